@@ -1,0 +1,1 @@
+"""Deployable flows: thin files that compose the nornflow library."""

@@ -1,0 +1,39 @@
+"""NornFlow NetOps: reusable Prefect flows that run Nornir tasks on network devices.
+
+    from nornflow import run_task, HostFilter, load_nornir
+    from nornflow.flows import backup_configs, show_commands
+"""
+
+from nornflow.exceptions import (
+    FailureBudgetExceeded,
+    HostSelectionError,
+    InventoryError,
+    NornFlowError,
+)
+from nornflow.inventory import HostFilter, load_nornir
+from nornflow.records import HostRecord, RunResult
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # The engine imports Prefect; load it only when asked for.
+    if name in ("run_task", "final_state"):
+        from nornflow import engine
+
+        return getattr(engine, name)
+    raise AttributeError(name)
+
+
+__all__ = [
+    "FailureBudgetExceeded",
+    "HostFilter",
+    "HostRecord",
+    "HostSelectionError",
+    "InventoryError",
+    "NornFlowError",
+    "RunResult",
+    "final_state",
+    "load_nornir",
+    "run_task",
+]

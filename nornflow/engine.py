@@ -1,0 +1,210 @@
+"""Run a Nornir task over selected hosts inside a Prefect flow, in batches.
+
+Each batch of hosts is one Prefect task run with :class:`~nornflow.runner.DeadlineRunner`
+inside, so Prefect task runs grow with batches, not with hosts. Every batch of a run
+shares one session gate (``max_sessions``), so the devices see the same concurrency as
+plain Nornir with that many workers. The engine returns one :class:`HostRecord` per host;
+a failed host never stops the others, and failed hosts can be retried alone.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from nornir.core import Nornir
+from nornir.core.exceptions import NornirSubTaskError
+from nornir.core.inventory import Host
+from nornir.core.task import MultiResult, Result, Task
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from nornflow.errors import describe_error
+from nornflow.inventory import HostFilter, load_nornir
+from nornflow.records import HostRecord, RunResult, parse_budget
+from nornflow.redaction import redact, redact_text
+from nornflow.runner import DeadlineRunner, run_kwargs
+
+NornirTask = Callable[..., Any]
+
+#: Loggers that repeat, as tracebacks, what the engine already reports once per host.
+_NOISY = ("nornir.core.task", "paramiko.transport")
+
+
+def _quiet_noisy_loggers() -> None:
+    import logging
+
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _host_task(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any]) -> Result:
+    """Run ``inner`` on one host, time it, and close the host's sessions when done."""
+    started = time.perf_counter()
+    try:
+        multi = task.run(task=inner, **inner_kwargs)
+        first = multi[0]
+        return Result(
+            host=task.host, result=first.result, changed=any(r.changed for r in multi),
+            duration=time.perf_counter() - started,
+        )
+    except NornirSubTaskError as exc:
+        cause = next((r.exception for r in exc.result if r.exception is not None), exc)
+        return Result(host=task.host, failed=True, exception=cause, duration=time.perf_counter() - started)
+    finally:
+        task.host.close_connections()
+
+
+def _record(host: Host, multi: MultiResult | None, *, timed_out: float | None = None,
+            error: str | None = None) -> HostRecord:
+    base = {
+        "host": host.name, "platform": host.platform,
+        "site": host.get("site"), "role": host.get("role"),
+    }
+    if error is not None:
+        return HostRecord(**base, status="failed", error=error)
+    if multi is None:
+        return HostRecord(
+            **base, status="failed", duration=timed_out or 0.0,
+            error=f"no answer within {timed_out:.0f} s (the device may be hung); the host was abandoned",
+        )
+    top = multi[0]
+    duration = float(getattr(top, "duration", 0.0) or 0.0)
+    if top.failed:
+        exc = top.exception
+        text = describe_error(exc, host) if exc is not None else str(top.result)
+        return HostRecord(**base, status="failed", duration=duration, error=redact_text(text))
+    return HostRecord(
+        **base, status="ok", changed=bool(top.changed), data=redact(top.result), duration=duration,
+    )
+
+
+@task(cache_policy=NO_CACHE, task_run_name="{label}")
+def run_batch(
+    nr: Nornir, host_names: list[str], inner: NornirTask, inner_kwargs: dict[str, Any],
+    gate: threading.Semaphore, host_timeout: float, label: str,
+) -> list[HostRecord]:
+    """One Prefect task run: the task over a batch of hosts, one record per host."""
+    logger = get_run_logger()
+    names = set(host_names)
+    batch = nr.filter(filter_func=lambda h: h.name in names)
+    runner = DeadlineRunner(gate=gate, host_timeout=host_timeout)
+    aggregated = batch.with_runner(runner).run(
+        task=_host_task, name=label, inner=inner, inner_kwargs=inner_kwargs, **run_kwargs()
+    )
+    records = []
+    for name in host_names:
+        host = nr.inventory.hosts[name]
+        record = _record(host, aggregated.get(name), timed_out=host_timeout)
+        records.append(record)
+        if record.ok:
+            logger.info("[%s] ok in %.2f s%s", name, record.duration, " (changed)" if record.changed else "")
+        else:
+            logger.warning("[%s] FAILED: %s", name, record.error)
+    return records
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _run_batches(
+    nr: Nornir, names: list[str], inner: NornirTask, inner_kwargs: dict[str, Any], *,
+    label: str, batch_size: int, gate: threading.Semaphore, host_timeout: float,
+) -> tuple[list[HostRecord], int]:
+    batches = list(_chunks(names, batch_size))
+    with ThreadPoolTaskRunner(max_workers=len(batches)) as runner:
+        futures = [
+            runner.submit(
+                run_batch,  # type: ignore[arg-type]
+                parameters={
+                    "nr": nr, "host_names": chunk, "inner": inner, "inner_kwargs": inner_kwargs,
+                    "gate": gate, "host_timeout": host_timeout,
+                    "label": f"{label} batch {i + 1}/{len(batches)}",
+                },
+            )
+            for i, chunk in enumerate(batches)
+        ]
+        records: list[HostRecord] = []
+        for future in futures:
+            records.extend(future.result())
+    return records, len(batches)
+
+
+def run_task(
+    task: NornirTask,
+    *,
+    nornir: Nornir | str | Path,
+    hosts: HostFilter | dict[str, Any] | None = None,
+    name: str | None = None,
+    task_kwargs: dict[str, Any] | None = None,
+    batch_size: int = 25,
+    max_sessions: int = 100,
+    retries: int = 0,
+    retry_delay: float = 5.0,
+    host_timeout: float = 120.0,
+    prefailed: dict[str, str] | None = None,
+) -> RunResult:
+    """Run ``task`` (a Nornir task function) on the selected hosts; call inside a Prefect flow.
+
+    ``prefailed`` maps host names to a reason they cannot run (an unresolvable secret, say):
+    they are reported failed without being touched. Failed hosts are retried alone up to
+    ``retries`` times, ``retry_delay`` seconds apart; the work of the others is kept.
+    """
+    if batch_size < 1 or max_sessions < 1:
+        raise ValueError(f"batch_size ({batch_size}) and max_sessions ({max_sessions}) must be >= 1")
+    _quiet_noisy_loggers()
+    nr = load_nornir(nornir) if isinstance(nornir, (str, Path)) else nornir
+    label = name or getattr(task, "__name__", "task")
+    selected = HostFilter.coerce(hosts).select(nr)
+    started = time.perf_counter()
+    inner_kwargs = task_kwargs or {}
+    gate = threading.BoundedSemaphore(max_sessions)
+    blocked = {n: reason for n, reason in (prefailed or {}).items() if n in selected}
+    runnable = [n for n in selected if n not in blocked]
+    size = min(batch_size, max(1, math.ceil(len(runnable) / max(1, max_sessions // batch_size or 1))))
+    records: dict[str, HostRecord] = {
+        n: _record(nr.inventory.hosts[n], None, error=redact_text(reason)) for n, reason in blocked.items()
+    }
+    batch_count = 0
+    todo = runnable
+    for attempt in range(1, retries + 2):
+        if not todo:
+            break
+        if attempt > 1:
+            get_run_logger().info(
+                "retrying %d failed host(s) in %.0f s (attempt %d/%d): %s",
+                len(todo), retry_delay, attempt, retries + 1, ", ".join(todo),
+            )
+            time.sleep(retry_delay)
+        step = label if attempt == 1 else f"{label} retry {attempt - 1}"
+        got, count = _run_batches(
+            nr, todo, task, inner_kwargs, label=step, batch_size=size, gate=gate, host_timeout=host_timeout,
+        )
+        batch_count += count
+        for record in got:
+            record.attempts = attempt
+            records[record.host] = record
+        todo = [r.host for r in got if r.failed]
+    return RunResult(
+        name=label, records=[records[n] for n in selected],
+        duration=time.perf_counter() - started, batches=batch_count,
+    )
+
+
+def final_state(result: RunResult, failure_budget: int | float | str | None = None) -> State:
+    """The flow's honest final state: Failed beyond the budget, Completed otherwise, naming failures."""
+    allowed = parse_budget(failure_budget, len(result.records))
+    message = result.summary()
+    if len(result.failed_hosts) > allowed:
+        return Failed(message=f"{message} (failure budget {allowed} exceeded)", data=result)
+    if result.failed_hosts:
+        message += f" (within failure budget {allowed})"
+    return Completed(message=message, data=result)

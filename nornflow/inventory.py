@@ -1,0 +1,211 @@
+"""Load a Nornir SimpleInventory with errors that name the file and the line, and select hosts.
+
+An inventory is a directory holding ``hosts.yaml`` (and optionally ``groups.yaml`` and
+``defaults.yaml``), or the path of a hosts file whose siblings are the other two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from nornir import InitNornir
+from nornir.core import Nornir
+from nornir.core.inventory import Host
+from pydantic import BaseModel, Field
+
+from nornflow.exceptions import HostSelectionError, InventoryError
+
+_SECTIONS = ("hosts", "groups", "defaults")
+_HOST_KEYS = {
+    "hostname", "port", "username", "password", "platform", "groups", "data", "connection_options",
+}
+
+
+def inventory_files(inventory: str | Path) -> dict[str, Path]:
+    """Map ``hosts``/``groups``/``defaults`` to their files; only ``hosts`` must exist."""
+    path = Path(inventory).expanduser()
+    if path.is_dir():
+        folder, hosts = path, path / "hosts.yaml"
+        if not hosts.exists() and (path / "hosts.yml").exists():
+            hosts = path / "hosts.yml"
+    else:
+        folder, hosts = path.parent, path
+    if not hosts.exists():
+        raise InventoryError(
+            f"inventory {hosts} does not exist: pass a directory holding hosts.yaml, or the path of a "
+            f"hosts file (start a lab with `nornflow lab up` to get one)"
+        )
+    files = {"hosts": hosts}
+    for section in ("groups", "defaults"):
+        for suffix in (".yaml", ".yml"):
+            candidate = folder / f"{section}{suffix}"
+            if candidate.exists():
+                files[section] = candidate
+                break
+    return files
+
+
+def _load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryError(f"inventory file {path} cannot be read: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InventoryError(f"inventory file {where}: malformed YAML ({problem}); fix that line") from None
+    return data, node
+
+
+def _key_lines(node: yaml.Node | None) -> dict[str, int]:
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def validate_inventory(files: dict[str, Path]) -> None:
+    """Check the structure Nornir assumes, naming the file and line of the first problem."""
+    loaded = {section: _load_yaml(path) for section, path in files.items()}
+    hosts, hosts_node = loaded["hosts"]
+    if hosts is None:
+        raise InventoryError(f"inventory file {files['hosts']}:1: no hosts; add at least one host")
+    groups = (loaded.get("groups") or ({}, None))[0] or {}
+    for section, (data, node) in loaded.items():
+        path = files[section]
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            line = node.start_mark.line + 1 if node is not None else 1
+            raise InventoryError(
+                f"inventory file {path}:{line}: expected a mapping of names to settings, "
+                f"found {type(data).__name__}"
+            )
+        if section == "defaults":
+            continue
+        lines = _key_lines(node)
+        for name, entry in data.items():
+            line = lines.get(str(name), 1)
+            if entry is None:
+                continue
+            if not isinstance(entry, dict):
+                raise InventoryError(
+                    f"inventory file {path}:{line}: {section[:-1]} {name!r} must be a mapping "
+                    f"(hostname:, platform:, ...), found {type(entry).__name__}"
+                )
+            unknown = set(entry) - _HOST_KEYS
+            if unknown:
+                raise InventoryError(
+                    f"inventory file {path}:{line}: {section[:-1]} {name!r} has unknown keys "
+                    f"{sorted(unknown)}; put custom values under data:"
+                )
+            port = entry.get("port")
+            if port is not None and not (isinstance(port, int) and 0 < port < 65536):
+                raise InventoryError(f"inventory file {path}:{line}: {name!r} port {port!r} is not 1-65535")
+            member_of = entry.get("groups") or []
+            if not isinstance(member_of, list):
+                raise InventoryError(f"inventory file {path}:{line}: {name!r} groups must be a list")
+            missing = [g for g in member_of if g not in groups]
+            if missing:
+                raise InventoryError(
+                    f"inventory file {path}:{line}: {name!r} is in undefined groups {missing}; "
+                    f"define them in {files.get('groups', path.parent / 'groups.yaml')}"
+                )
+
+
+def load_nornir(inventory: str | Path, *, num_workers: int = 100) -> Nornir:
+    """Build a Nornir object over a SimpleInventory, validated first."""
+    files = inventory_files(inventory)
+    validate_inventory(files)
+    options = {f"{section[:-1] if section != 'defaults' else 'defaults'}_file": str(path)
+               for section, path in files.items()}
+    if "groups" not in files:
+        options["group_file"] = str(files["hosts"].parent / "__no_groups__.yaml")
+    if "defaults" not in files:
+        options["defaults_file"] = str(files["hosts"].parent / "__no_defaults__.yaml")
+    return InitNornir(
+        runner={"plugin": "threaded", "options": {"num_workers": num_workers}},
+        inventory={"plugin": "SimpleInventory", "options": options},
+        logging={"enabled": False},
+    )
+
+
+def _as_list(value: str | Iterable[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+class HostFilter(BaseModel):
+    """Which hosts a run touches: OR within a field, AND across fields; empty means all hosts."""
+
+    names: list[str] = Field(default_factory=list, description="host names")
+    groups: list[str] = Field(default_factory=list, description="Nornir group names")
+    sites: list[str] = Field(default_factory=list, description="values of data.site")
+    roles: list[str] = Field(default_factory=list, description="values of data.role")
+    platforms: list[str] = Field(default_factory=list, description="Nornir platform names")
+
+    @classmethod
+    def coerce(cls, value: HostFilter | dict[str, Any] | None) -> HostFilter:
+        if value is None:
+            return cls()
+        if isinstance(value, HostFilter):
+            return value
+        if not isinstance(value, dict):
+            raise HostSelectionError(f"host filter {value!r} must be a mapping like {{'sites': ['fra']}}")
+        unknown = set(value) - set(cls.model_fields)
+        if unknown:
+            raise HostSelectionError(
+                f"host filter has unknown fields {sorted(unknown)}; use {sorted(cls.model_fields)}"
+            )
+        return cls(**{k: _as_list(v) for k, v in value.items()})
+
+    def is_empty(self) -> bool:
+        return not any((self.names, self.groups, self.sites, self.roles, self.platforms))
+
+    def describe(self) -> str:
+        parts = [f"{k}={','.join(v)}" for k, v in self.model_dump().items() if v]
+        return " & ".join(parts) or "all hosts"
+
+    def matches(self, host: Host) -> bool:
+        if self.names and host.name not in self.names:
+            return False
+        if self.groups and not any(host.has_parent_group(g) for g in self.groups):
+            return False
+        if self.sites and host.get("site") not in self.sites:
+            return False
+        if self.roles and host.get("role") not in self.roles:
+            return False
+        return not (self.platforms and host.platform not in self.platforms)
+
+    def select(self, nr: Nornir) -> list[str]:
+        """Names of the matching hosts; raise :class:`HostSelectionError` when none match."""
+        hosts = nr.inventory.hosts
+        unknown = [n for n in self.names if n not in hosts]
+        if unknown:
+            raise HostSelectionError(
+                f"host filter names hosts that are not in the inventory: {unknown}; "
+                f"known hosts include {sorted(hosts)[:10]}"
+            )
+        selected = [name for name, host in hosts.items() if self.matches(host)]
+        if not selected:
+            def known(attr: str) -> list[str]:
+                return sorted({str(h.get(attr)) for h in hosts.values() if h.get(attr) is not None})
+            raise HostSelectionError(
+                f"host filter ({self.describe()}) matches no host among {len(hosts)}; "
+                f"sites: {known('site')}, roles: {known('role')}, "
+                f"platforms: {sorted({str(h.platform) for h in hosts.values()})}"
+            )
+        return selected
+
+    def apply(self, nr: Nornir) -> Nornir:
+        names = set(self.select(nr))
+        return nr.filter(filter_func=lambda h: h.name in names)

@@ -1,0 +1,6 @@
+"""The simulated device lab: fakenos devices on loopback and a Nornir inventory for them."""
+
+from nornflow.lab.devices import PLATFORMS
+from nornflow.lab.lab import Device, Lab, free_ports
+
+__all__ = ["PLATFORMS", "Device", "Lab", "free_ports"]

@@ -1,0 +1,85 @@
+"""fakenos platform data and the two fixes the lab needs from its SSH server.
+
+Platforms are data: each entry says which fakenos NOS to serve, which Nornir/scrapli
+platform a client uses, and which extra commands its scrapli driver sends on open
+that fakenos does not know (so the session is clean, not full of ``% Invalid input``).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Delay after each byte the server reads, seconds (fakenos itself sleeps 10 ms).
+BYTE_DELAY = {"value": 0.0}
+
+
+@dataclass(frozen=True)
+class LabPlatform:
+    fakenos: str
+    nornir: str
+    group: str
+    short: str
+    extra_commands: dict[str, Any] = field(default_factory=dict)
+
+
+def _silent(*commands: str, prompts: tuple[str, ...] = ("{base_prompt}>", "{base_prompt}#")) -> dict[str, Any]:
+    return {c: {"output": "", "help": "lab: accepted, no output", "prompt": list(prompts)} for c in commands}
+
+
+PLATFORMS: dict[str, LabPlatform] = {
+    "cisco_ios": LabPlatform(
+        "cisco_ios", "cisco_iosxe", "ios", "ios", _silent("terminal width 512")
+    ),
+    "arista_eos": LabPlatform(
+        "arista_eos", "arista_eos", "eos", "eos", _silent("terminal width 32767")
+    ),
+}
+
+
+def channel_to_shell_tap(channel_stdio: Any, shell_stdin: Any, shell_replied_event: threading.Event,
+                         run_srv: threading.Event) -> None:
+    """fakenos's keystroke pump, with the lost-reply race fixed and the per-byte sleep configurable.
+
+    fakenos clears ``shell_replied_event`` *after* handing a line to the shell; when the
+    shell answers first, the signal is lost and every later keystroke waits 10 s. Here the
+    flag is cleared before the line is handed over.
+    """
+    buffer = io.BytesIO()
+    while run_srv.is_set():
+        byte: bytes = channel_stdio.read(1)
+        shell_replied_event.wait(10)
+        if not channel_stdio.channel.active or byte == b"":
+            break
+        try:
+            if byte in (b"\r", b"\n"):
+                channel_stdio.write(b"\r\n")
+                buffer.write(byte)
+                line = buffer.getvalue().decode("utf-8", errors="replace")
+                buffer.seek(0)
+                buffer.truncate()
+                shell_replied_event.clear()
+                shell_stdin.write(line)
+            else:
+                channel_stdio.write(byte)
+                if byte != b"\x00":
+                    buffer.write(byte)
+            if BYTE_DELAY["value"]:
+                time.sleep(BYTE_DELAY["value"])
+        except (OSError, EOFError) as exc:
+            log.debug("lab channel closed: %s", exc)
+            break
+
+
+def patch_fakenos(byte_delay: float = 0.0) -> None:
+    """Install the fixed keystroke pump into fakenos's paramiko server (idempotent)."""
+    from fakenos.plugins.servers import ssh_server_paramiko
+
+    BYTE_DELAY["value"] = byte_delay
+    ssh_server_paramiko.channel_to_shell_tap = channel_to_shell_tap  # type: ignore[assignment]

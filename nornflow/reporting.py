@@ -1,0 +1,92 @@
+"""What a viewer sees in the Prefect UI: a per-host table, a short summary, diffs.
+
+Artifacts are keyed (``<flow>-hosts``, ``<flow>-summary``, ``<flow>-diff``) so the UI
+shows each one's history across runs. Everything passes through redaction first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from nornflow.backup import Change
+from nornflow.records import RunResult
+from nornflow.redaction import redact, redact_text
+
+MAX_DIFF_CHARS = 200_000
+
+
+def artifact_key(text: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "nornflow"
+
+
+def host_rows(result: RunResult) -> list[dict[str, object]]:
+    return [
+        {
+            "host": r.host, "platform": r.platform or "", "site": r.site or "", "role": r.role or "",
+            "status": r.status, "changed": "yes" if r.changed else "", "duration_s": round(r.duration, 2),
+            "attempts": r.attempts, "error": r.error or "",
+        }
+        for r in result.records
+    ]
+
+
+def summary_markdown(result: RunResult, extra: Iterable[str] = ()) -> str:
+    failed = [r for r in result.records if r.failed]
+    icon = "✅" if not failed else ("❌" if len(failed) == len(result.records) else "⚠️")
+    lines = [
+        f"## {icon} {result.name}",
+        "",
+        f"| hosts | ok | failed | changed | batches | duration |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {len(result.records)} | {len(result.ok_hosts)} | {len(failed)} | {len(result.changed_hosts)} "
+        f"| {result.batches} | {result.duration:.1f} s |",
+        "",
+        *extra,
+    ]
+    if failed:
+        lines += ["", "### Failed hosts", ""]
+        lines += [f"- **{r.host}** ({r.platform}, {r.site}): {r.error}" for r in failed]
+        names = ", ".join(repr(r.host) for r in failed)
+        lines += ["", f"Rerun only these with `hosts={{'names': [{names}]}}`."]
+    return "\n".join(lines)
+
+
+def publish_run(result: RunResult, flow_name: str, extra: Iterable[str] = ()) -> None:
+    """Publish the per-host table and the summary of one engine run."""
+    key = artifact_key(flow_name)
+    create_table_artifact(
+        key=f"{key}-hosts", table=redact(host_rows(result)),
+        description=redact_text(f"Per-host results of {result.name}"),
+    )
+    create_markdown_artifact(
+        key=f"{key}-summary", markdown=redact_text(summary_markdown(result, extra)),
+        description=redact_text(result.summary()),
+    )
+
+
+def diff_markdown(changes: list[Change], title: str) -> str:
+    changed = [c for c in changes if c.status != "unchanged"]
+    lines = [f"## {title}", ""]
+    if not changed:
+        return "\n".join([*lines, "No configuration changed since the last backup."])
+    lines.append(f"{len(changed)} device(s) changed.")
+    size = 0
+    for change in changed:
+        block = f"\n### {change.host} ({change.status})\n\n```diff\n{change.diff.rstrip()}\n```\n"
+        size += len(block)
+        if size > MAX_DIFF_CHARS:
+            lines.append(f"\n… diffs of {len(changed)} devices exceed the artifact size; see the git history.")
+            break
+        lines.append(block)
+    return "\n".join(lines)
+
+
+def publish_diffs(changes: list[Change], flow_name: str, title: str) -> None:
+    create_markdown_artifact(
+        key=f"{artifact_key(flow_name)}-diff", markdown=redact_text(diff_markdown(changes, title)),
+        description=f"{sum(c.status != 'unchanged' for c in changes)} changed configuration(s)",
+    )
