@@ -36,7 +36,7 @@ def atomic_write(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -60,9 +60,12 @@ class BackupStore:
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         except FileNotFoundError:
-            raise BackupError("git is not installed: install it (apt-get install git) to keep backup history")
+            raise BackupError(
+                "git is not installed: install it (apt-get install git) to keep backup history"
+            ) from None
         except subprocess.CalledProcessError as exc:
-            raise BackupError(f"git {args[0]} failed in {self.directory}: {exc.stderr.strip()}") from None
+            detail = (exc.stderr or exc.stdout or "").strip()
+            raise BackupError(f"git {args[0]} failed in {self.directory}: {detail}") from None
         return done.stdout
 
     def path(self, host: str) -> Path:
@@ -90,6 +93,9 @@ class BackupStore:
             return None
         for start in range(0, len(touched), 200):
             self._git("add", "--", *touched[start:start + 200])
+        staged = subprocess.run(["git", "-C", str(self.directory), "diff", "--cached", "--quiet"], check=False)
+        if staged.returncode == 0:  # the files went back to what git already holds
+            return None
         self._git("commit", "-q", "-m", message)
         return self._git("rev-parse", "HEAD").strip()
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from nornflow.settings import apply_prefect_defaults
 
@@ -14,6 +15,7 @@ def _lab(args: argparse.Namespace) -> int:
     from nornflow.lab import daemon
 
     directory = Path(args.dir)
+    state: dict[str, Any] | None
     if args.action == "up":
         state = daemon.up(directory, size=args.size, platforms=args.platforms.split(","))
         print(f"lab up: {len(state['devices'])} devices (pid {state['pid']})")
@@ -53,7 +55,9 @@ def _show(args: argparse.Namespace) -> int:
 
     state = show_commands(inventory=args.inventory, commands=args.commands, hosts=_filter(args),
                           parse=args.parse, return_state=True)
-    result = state.result(raise_on_failure=False)
+    from nornflow.engine import result_of
+
+    result = result_of(state)
     for record in result.records:
         print(f"--- {record.host}: {record.status} {record.error or ''}")
         for command, entry in (record.data or {}).items():
@@ -112,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         plan_cli.register(sub)
+    __import__("nornflow.doctor", fromlist=["register"]).register(sub)
     return parser
 
 

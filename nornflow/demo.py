@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+from nornflow.engine import result_of
 from nornflow.records import RunResult
 
 
@@ -31,7 +32,7 @@ def run_demo(size: int = 10, directory: str | Path = ".nornflow/demo") -> int:
         print(f"Inventory: {inventory}")
         started = time.perf_counter()
         state = backup_configs(inventory=inventory, backup_dir=str(backups), return_state=True)
-        backup = state.result(raise_on_failure=False)
+        backup = result_of(state)
         _print_result("backup_configs", backup, time.perf_counter() - started)
         print(f"  flow run: {state.name} - {state.message}")
         started = time.perf_counter()
@@ -39,7 +40,7 @@ def run_demo(size: int = 10, directory: str | Path = ".nornflow/demo") -> int:
             inventory=inventory, commands=["show version"], hosts={"roles": ["spine"]},
             parse=True, return_state=True,
         )
-        show = state.result(raise_on_failure=False)
+        show = result_of(state)
         _print_result("show_commands (spines, parsed)", show, time.perf_counter() - started)
         for record in show.records[:2]:
             parsed = (record.data or {}).get("show version", {}).get("parsed")

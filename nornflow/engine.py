@@ -9,7 +9,7 @@ a failed host never stops the others, and failed hosts can be retried alone.
 
 from __future__ import annotations
 
-import math
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,15 +20,15 @@ from nornir.core import Nornir
 from nornir.core.exceptions import NornirSubTaskError
 from nornir.core.inventory import Host
 from nornir.core.task import MultiResult, Result, Task
-from prefect import get_run_logger, task
+from prefect import State, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from nornflow.errors import describe_error
+from nornflow.errors import describe_error, is_auth_failure
 from nornflow.inventory import HostFilter, load_nornir
 from nornflow.records import HostRecord, RunResult, parse_budget
-from nornflow.redaction import redact, redact_text
+from nornflow.redaction import install_log_filter, redact, redact_text
 from nornflow.runner import DeadlineRunner, run_kwargs
 
 NornirTask = Callable[..., Any]
@@ -44,11 +44,47 @@ def _quiet_noisy_loggers() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def _host_task(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any]) -> Result:
-    """Run ``inner`` on one host, time it, and close the host's sessions when done."""
-    started = time.perf_counter()
+def limit_names(host: Host, templates: Iterable[str]) -> list[str]:
+    """Concurrency-limit names for one host: ``"device:{host}"``, ``"site:{site}"``, ``"jump:{data[jump]}"``."""
+    fields = {"host": host.name, "site": host.get("site"), "role": host.get("role"),
+              "platform": host.platform, "data": host.data}
+    return [t.format(**fields) for t in templates]
+
+
+def _run_inner(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any], resolver: Any) -> MultiResult:
+    """Run ``inner``; when the device rejects the credentials and a referenced secret has
+    been rotated since it was read, re-read it and try once more."""
     try:
-        multi = task.run(task=inner, **inner_kwargs)
+        return task.run(task=inner, **inner_kwargs)
+    except NornirSubTaskError as exc:
+        cause = next((r.exception for r in exc.result if r.exception is not None), exc)
+        if resolver is None or not is_auth_failure(cause):
+            raise
+        from nornflow.secrets import refresh_host_credentials
+
+        if not refresh_host_credentials(task.host, resolver):
+            raise
+        task.host.close_connections()
+        get_run_logger().info("[%s] credentials were rotated; retrying with the new ones", task.host.name)
+        return task.run(task=inner, **inner_kwargs)
+
+
+def _host_task(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any],
+               session_limits: tuple[str, ...] = (), resolver: Any = None) -> Result:
+    """Run ``inner`` on one host, time it, and close the host's sessions when done.
+
+    With ``session_limits``, the session holds one slot of each named Prefect global
+    concurrency limit, so limits apply across every flow run on the server.
+    """
+    started = time.perf_counter()
+    holding: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if session_limits:
+        from prefect.concurrency.sync import concurrency
+
+        holding = concurrency(limit_names(task.host, session_limits), occupy=1, strict=True)
+    try:
+        with holding:
+            multi = _run_inner(task, inner, inner_kwargs, resolver)
         first = multi[0]
         return Result(
             host=task.host, result=first.result, changed=any(r.changed for r in multi),
@@ -57,6 +93,8 @@ def _host_task(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any]) -> R
     except NornirSubTaskError as exc:
         cause = next((r.exception for r in exc.result if r.exception is not None), exc)
         return Result(host=task.host, failed=True, exception=cause, duration=time.perf_counter() - started)
+    except Exception as exc:  # a limit that does not exist, a lease that failed
+        return Result(host=task.host, failed=True, exception=exc, duration=time.perf_counter() - started)
     finally:
         task.host.close_connections()
 
@@ -88,7 +126,8 @@ def _record(host: Host, multi: MultiResult | None, *, timed_out: float | None = 
 @task(cache_policy=NO_CACHE, task_run_name="{label}")
 def run_batch(
     nr: Nornir, host_names: list[str], inner: NornirTask, inner_kwargs: dict[str, Any],
-    gate: threading.Semaphore, host_timeout: float, label: str,
+    gate: threading.Semaphore, host_timeout: float, label: str, session_limits: tuple[str, ...] = (),
+    resolver: Any = None,
 ) -> list[HostRecord]:
     """One Prefect task run: the task over a batch of hosts, one record per host."""
     logger = get_run_logger()
@@ -96,7 +135,8 @@ def run_batch(
     batch = nr.filter(filter_func=lambda h: h.name in names)
     runner = DeadlineRunner(gate=gate, host_timeout=host_timeout)
     aggregated = batch.with_runner(runner).run(
-        task=_host_task, name=label, inner=inner, inner_kwargs=inner_kwargs, **run_kwargs()
+        task=_host_task, name=label, inner=inner, inner_kwargs=inner_kwargs, session_limits=session_limits,
+        resolver=resolver, **run_kwargs(),
     )
     records = []
     for name in host_names:
@@ -118,15 +158,18 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 def _run_batches(
     nr: Nornir, names: list[str], inner: NornirTask, inner_kwargs: dict[str, Any], *,
     label: str, batch_size: int, gate: threading.Semaphore, host_timeout: float,
+    session_limits: tuple[str, ...] = (), resolver: Any = None,
 ) -> tuple[list[HostRecord], int]:
     batches = list(_chunks(names, batch_size))
+    runner: ThreadPoolTaskRunner[Any]
     with ThreadPoolTaskRunner(max_workers=len(batches)) as runner:
         futures = [
             runner.submit(
                 run_batch,  # type: ignore[arg-type]
                 parameters={
                     "nr": nr, "host_names": chunk, "inner": inner, "inner_kwargs": inner_kwargs,
-                    "gate": gate, "host_timeout": host_timeout,
+                    "gate": gate, "host_timeout": host_timeout, "session_limits": session_limits,
+                    "resolver": resolver,
                     "label": f"{label} batch {i + 1}/{len(batches)}",
                 },
             )
@@ -151,25 +194,37 @@ def run_task(
     retry_delay: float = 5.0,
     host_timeout: float = 120.0,
     prefailed: dict[str, str] | None = None,
+    session_limits: Iterable[str] = (),
+    resolver: Any = None,
 ) -> RunResult:
     """Run ``task`` (a Nornir task function) on the selected hosts; call inside a Prefect flow.
 
     ``prefailed`` maps host names to a reason they cannot run (an unresolvable secret, say):
     they are reported failed without being touched. Failed hosts are retried alone up to
     ``retries`` times, ``retry_delay`` seconds apart; the work of the others is kept.
+    ``session_limits`` names Prefect global concurrency limits (templates such as
+    ``"device:{host}"`` or ``"site:{site}"``, see :func:`limit_names`) that each host's
+    session holds a slot of; the limits must exist on the server.
+
+    Credentials in the inventory may be secret references (``secret:<block>/<name>:...``):
+    they are resolved once per distinct reference through ``resolver`` (a fresh
+    :class:`nornflow.secrets.Resolver` when None), registered for redaction, and a host
+    whose secrets do not resolve fails alone with the reason.
     """
     if batch_size < 1 or max_sessions < 1:
         raise ValueError(f"batch_size ({batch_size}) and max_sessions ({max_sessions}) must be >= 1")
     _quiet_noisy_loggers()
+    install_log_filter("prefect", "")
     nr = load_nornir(nornir) if isinstance(nornir, (str, Path)) else nornir
-    label = name or getattr(task, "__name__", "task")
+    label: str = name or str(getattr(task, "__name__", "task"))
     selected = HostFilter.coerce(hosts).select(nr)
+    resolver, unresolved = _resolve_secrets(nr, resolver)
+    prefailed = {**unresolved, **(prefailed or {})}
     started = time.perf_counter()
     inner_kwargs = task_kwargs or {}
     gate = threading.BoundedSemaphore(max_sessions)
     blocked = {n: reason for n, reason in (prefailed or {}).items() if n in selected}
     runnable = [n for n in selected if n not in blocked]
-    size = min(batch_size, max(1, math.ceil(len(runnable) / max(1, max_sessions // batch_size or 1))))
     records: dict[str, HostRecord] = {
         n: _record(nr.inventory.hosts[n], None, error=redact_text(reason)) for n, reason in blocked.items()
     }
@@ -186,7 +241,8 @@ def run_task(
             time.sleep(retry_delay)
         step = label if attempt == 1 else f"{label} retry {attempt - 1}"
         got, count = _run_batches(
-            nr, todo, task, inner_kwargs, label=step, batch_size=size, gate=gate, host_timeout=host_timeout,
+            nr, todo, task, inner_kwargs, label=step, batch_size=batch_size, gate=gate, host_timeout=host_timeout,
+            session_limits=tuple(session_limits), resolver=resolver,
         )
         batch_count += count
         for record in got:
@@ -197,6 +253,22 @@ def run_task(
         name=label, records=[records[n] for n in selected],
         duration=time.perf_counter() - started, batches=batch_count,
     )
+
+
+def _resolve_secrets(nr: Nornir, resolver: Any) -> tuple[Any, dict[str, str]]:
+    """Resolve secret references in the inventory in place; hosts that cannot resolve fail alone."""
+    from nornflow.secrets import Resolver, resolve_inventory
+
+    resolver = resolver or Resolver()
+    return resolver, resolve_inventory(nr.inventory, resolver)
+
+
+def result_of(state: State) -> RunResult:
+    """The :class:`RunResult` a flow returned through :func:`final_state`, whatever the state."""
+    result = state.result(raise_on_failure=False)
+    if not isinstance(result, RunResult):
+        raise TypeError(f"flow run state {state.name!r} carries {type(result).__name__}, not a RunResult: {result}")
+    return result
 
 
 def final_state(result: RunResult, failure_budget: int | float | str | None = None) -> State:

@@ -29,3 +29,8 @@ def describe_error(exc: BaseException, host: Host | None = None) -> str:
     if hint:
         text = f"{hint}{where} ({text})"
     return redact_text(text[:500])
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """True when the device refused the credentials (worth re-reading a rotated secret)."""
+    return describe_error(exc).startswith("authentication failed")

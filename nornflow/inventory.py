@@ -73,7 +73,7 @@ def _key_lines(node: yaml.Node | None) -> dict[str, int]:
 def validate_inventory(files: dict[str, Path]) -> None:
     """Check the structure Nornir assumes, naming the file and line of the first problem."""
     loaded = {section: _load_yaml(path) for section, path in files.items()}
-    hosts, hosts_node = loaded["hosts"]
+    hosts = loaded["hosts"][0]
     if hosts is None:
         raise InventoryError(f"inventory file {files['hosts']}:1: no hosts; add at least one host")
     groups = (loaded.get("groups") or ({}, None))[0] or {}

@@ -28,7 +28,7 @@ class HostRecord(BaseModel):
     changed: bool = False
     data: Any = None
     error: str | None = None
-    duration: float = Field(0.0, description="seconds spent on the host, last attempt")
+    duration: float = Field(default=0.0, description="seconds spent on the host, last attempt")
     attempts: int = 1
 
     @property

@@ -40,7 +40,7 @@ def summary_markdown(result: RunResult, extra: Iterable[str] = ()) -> str:
     lines = [
         f"## {icon} {result.name}",
         "",
-        f"| hosts | ok | failed | changed | batches | duration |",
+        "| hosts | ok | failed | changed | batches | duration |",
         "|---:|---:|---:|---:|---:|---:|",
         f"| {len(result.records)} | {len(result.ok_hosts)} | {len(failed)} | {len(result.changed_hosts)} "
         f"| {result.batches} | {result.duration:.1f} s |",
@@ -90,3 +90,36 @@ def publish_diffs(changes: list[Change], flow_name: str, title: str) -> None:
         key=f"{artifact_key(flow_name)}-diff", markdown=redact_text(diff_markdown(changes, title)),
         description=f"{sum(c.status != 'unchanged' for c in changes)} changed configuration(s)",
     )
+
+
+def publish_markdown(flow_name: str, suffix: str, markdown: str, description: str = "") -> None:
+    """A keyed markdown artifact ``<flow>-<suffix>`` (plans, approvals, compliance diffs), redacted."""
+    create_markdown_artifact(
+        key=f"{artifact_key(flow_name)}-{artifact_key(suffix)}", markdown=redact_text(markdown),
+        description=redact_text(description) or None,
+    )
+
+
+def publish_table(flow_name: str, suffix: str, rows: list[dict[str, object]], description: str = "") -> None:
+    """A keyed table artifact ``<flow>-<suffix>``, redacted."""
+    create_table_artifact(
+        key=f"{artifact_key(flow_name)}-{artifact_key(suffix)}", table=redact(rows),
+        description=redact_text(description) or None,
+    )
+
+
+def diffs_markdown(diffs: dict[str, str], title: str, empty: str) -> str:
+    """One section per host with its unified diff; ``empty`` when there is none."""
+    lines = [f"## {title}", ""]
+    if not diffs:
+        return "\n".join([*lines, empty])
+    lines.append(f"{len(diffs)} device(s).")
+    size = 0
+    for host, diff in diffs.items():
+        block = f"\n### {host}\n\n```diff\n{diff.rstrip()}\n```\n"
+        size += len(block)
+        if size > MAX_DIFF_CHARS:
+            lines.append(f"\n… diffs of {len(diffs)} devices exceed the artifact size.")
+            break
+        lines.append(block)
+    return "\n".join(lines)

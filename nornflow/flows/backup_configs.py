@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, runtime
-from prefect.states import State
+from prefect import State, flow, runtime
 
 from nornflow.backup import BackupStore
 from nornflow.engine import final_state, run_task

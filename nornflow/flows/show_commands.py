@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
-from prefect.states import State
+from prefect import State, flow
 
 from nornflow.engine import final_state, run_task
 from nornflow.reporting import publish_run

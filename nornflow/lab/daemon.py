@@ -44,7 +44,9 @@ def read_state(directory: Path = DEFAULT_DIR) -> dict[str, Any] | None:
     try:
         state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise LabError(f"lab state file {path} is unreadable ({exc}); delete it and run `nornflow lab up`")
+        raise LabError(
+            f"lab state file {path} is unreadable ({exc}); delete it and run `nornflow lab up`"
+        ) from None
     state["running"] = _alive(int(state.get("pid", 0)))
     return state
 

@@ -77,9 +77,36 @@ def channel_to_shell_tap(channel_stdio: Any, shell_stdin: Any, shell_replied_eve
             break
 
 
+def _listen(self: Any) -> None:
+    """fakenos's accept loop, with daemon connection threads.
+
+    fakenos starts each connection in a non-daemon thread that can wait for ever in
+    paramiko's ``Transport.accept`` when a client authenticates (or fails to) and never
+    opens a channel; one such thread keeps the whole Python process from exiting.
+    """
+
+    listener = self._socket
+    if listener is None:
+        return
+    listener.listen()
+    while self._is_running.is_set():
+        try:
+            client, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+        thread = threading.Thread(target=self.connection_function, args=(client, self._is_running), daemon=True)
+        thread.start()
+        self._connection_threads = [t for t in self._connection_threads if t.is_alive()]
+        self._connection_threads.append(thread)
+
+
 def patch_fakenos(byte_delay: float = 0.0) -> None:
-    """Install the fixed keystroke pump into fakenos's paramiko server (idempotent)."""
+    """Install the fixes above into fakenos's server classes (idempotent)."""
+    from fakenos.core.servers import TCPServerBase
     from fakenos.plugins.servers import ssh_server_paramiko
 
     BYTE_DELAY["value"] = byte_delay
     ssh_server_paramiko.channel_to_shell_tap = channel_to_shell_tap  # type: ignore[assignment]
+    TCPServerBase._listen = _listen  # type: ignore[method-assign]

@@ -22,7 +22,10 @@ from typing import Any
 import yaml
 
 from nornflow.exceptions import LabError
+from nornflow.lab.baseline import INDENT, baseline, host_data
 from nornflow.lab.devices import PLATFORMS, patch_fakenos
+from nornflow.lab.running import DeviceStore
+from nornflow.lab.shell import bind_shell
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +131,7 @@ class Lab:
             directory = self._tmp.name
         self.directory = Path(directory)
         self.devices: dict[str, Device] = {}
+        self.store = DeviceStore()
         self._net: Any = None
 
     @property
@@ -167,9 +171,9 @@ class Lab:
                 "hostname": "127.0.0.1",
                 "port": d.port,
                 "groups": [PLATFORMS[d.platform].group],
-                "data": {"site": d.site, "role": d.role, "lab_platform": d.platform},
+                "data": {"site": d.site, "role": d.role, "lab_platform": d.platform, **host_data(i + 1)},
             }
-            for d in self.devices.values()
+            for i, d in enumerate(self.devices.values())
         }
         groups = {
             PLATFORMS[p].group: {"platform": PLATFORMS[p].nornir, "data": {"vendor_os": p}}
@@ -211,7 +215,12 @@ class Lab:
             nos = Nos(filename=nos_plugins[platform])
             nos.name = platform
             plugins.append(nos)
+        self.store = DeviceStore()
+        for i, device in enumerate(self.devices.values()):
+            self.store.add(device.name, baseline(device.platform, device.name, i + 1), INDENT[device.platform])
         self._net = FakeNOS(inventory=self._fakenos_inventory(), plugins=plugins)
+        # Devices remember their configuration: every session of a device shares its store entry.
+        self._net.shell_plugins["CMDShell"] = bind_shell(self.store)
         try:
             self._each("start", list(self.devices))
         except Exception as exc:
@@ -237,6 +246,29 @@ class Lab:
         if name not in self.devices:
             raise LabError(f"lab has no device {name!r}; it has {sorted(self.devices)}")
         return name
+
+    # -- the devices' state, behind the flows' back (for tests and demos) --
+
+    def running_config(self, name: str) -> str:
+        """What ``show running-config`` shows on ``name`` now (without the header lines)."""
+        return self.store.text(self._require(name))
+
+    def set_running_config(self, name: str, config: str) -> None:
+        """Replace ``name``'s running configuration, as if someone changed it by hand."""
+        self.store.set_text(self._require(name), config)
+
+    def reject_line(self, name: str, line: str) -> None:
+        """Make ``name`` answer ``% Invalid input`` to config ``line`` (whitespace-normalized)."""
+        self.store.get(self._require(name)).rejects.add(" ".join(line.split()))
+
+    def drop_session_after(self, name: str, lines: int) -> None:
+        """Make ``name`` close the SSH session instead of taking config line ``lines + 1`` (once)."""
+        self.store.get(self._require(name)).drop_after = lines
+
+    def clear_faults(self, name: str) -> None:
+        state = self.store.get(self._require(name))
+        state.rejects.clear()
+        state.drop_after = None
 
     def stop(self) -> None:
         if self._net is not None:

@@ -1,0 +1,86 @@
+"""Benchmark: plain Nornir + nornir-scrapli saving running configs vs the backup_configs flow.
+
+Both run against the same lab in the same process, alternating, with the same session
+concurrency (``--max-sessions``, Nornir's ``num_workers``). The flow also commits to git
+and publishes artifacts; each run writes into a fresh directory, so every file is new.
+Prints the median of ``--runs`` runs of each and their ratio (target: flow <= 1.10x).
+
+    .venv/bin/python bench/backup.py --sizes 100,500 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from nornflow.settings import apply_prefect_defaults
+
+apply_prefect_defaults()
+
+
+def plain_nornir(inventory: Path, out: Path, workers: int) -> int:
+    from nornir_scrapli.tasks import send_command
+
+    from nornflow.inventory import load_nornir
+
+    nr = load_nornir(inventory, num_workers=workers)
+    result = nr.run(task=send_command, command="show running-config")
+    nr.close_connections()
+    out.mkdir(parents=True, exist_ok=True)
+    ok = 0
+    for host, multi in result.items():
+        if not multi.failed:
+            (out / f"{host}.cfg").write_text(multi[0].result)
+            ok += 1
+    return ok
+
+
+def flow_run(inventory: Path, out: Path, workers: int) -> int:
+    from nornflow.flows import backup_configs
+
+    state = backup_configs(inventory=str(inventory), backup_dir=str(out), max_sessions=workers,
+                           retries=0, return_state=True)
+    return len(state.result(raise_on_failure=False).ok_hosts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100", help="comma-separated lab sizes")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--max-sessions", type=int, default=100)
+    parser.add_argument("--byte-delay", type=float, default=0.0, help="lab per-byte delay (fakenos: 0.01)")
+    args = parser.parse_args()
+
+    from prefect import flow
+
+    from nornflow.lab import Lab
+
+    @flow
+    def warm_up() -> None:
+        """Start the embedded Prefect server before timing anything."""
+
+    warm_up()
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        with Lab(size=size, byte_delay=args.byte_delay) as lab, tempfile.TemporaryDirectory() as tmp:
+            times: dict[str, list[float]] = {"nornir": [], "flow": []}
+            for run in range(args.runs):
+                for name, fn in (("nornir", plain_nornir), ("flow", flow_run)):
+                    started = time.perf_counter()
+                    ok = fn(lab.inventory_dir, Path(tmp) / f"{name}-{run}", args.max_sessions)
+                    elapsed = time.perf_counter() - started
+                    times[name].append(elapsed)
+                    print(f"size {size} run {run + 1} {name:>6}: {elapsed:6.2f} s ({ok}/{size} ok)", flush=True)
+            plain, flowed = statistics.median(times["nornir"]), statistics.median(times["flow"])
+            rows.append((size, plain, flowed, flowed / plain))
+    print("\n| devices | plain Nornir (median) | backup_configs flow (median) | ratio |")
+    print("|---:|---:|---:|---:|")
+    for size, plain, flowed, ratio in rows:
+        print(f"| {size} | {plain:.2f} s | {flowed:.2f} s | {ratio:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

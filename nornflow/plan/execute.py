@@ -1,0 +1,239 @@
+"""Run a validated plan inside a Prefect flow: generation by generation, steps in parallel.
+
+Before anything touches a device the whole plan is checked: flows and tasks import,
+every host selection matches, every resource limit exists (created with the plan's
+size when missing). The plan is published as an artifact; the steps of a generation
+run concurrently, each as a Prefect subflow; conditions decide which steps run; at the
+end a table artifact and the outcome (the input of a rerun) are published.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import Artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.client.schemas.objects import Artifact as ArtifactResponse
+from prefect.context import FlowRunContext
+from prefect.events import emit_event
+from prefect.exceptions import ObjectNotFound
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from nornflow.errors import describe_error
+from nornflow.exceptions import PlanError
+from nornflow.inventory import HostFilter, load_nornir
+from nornflow.plan import render
+from nornflow.plan.model import HostSelection, Plan, Step
+from nornflow.plan.outcome import PlanOutcome, StepOutcome, now, outcome_summary, rerun_plan
+from nornflow.plan.planner import PlannedPlan, StepState, check_selections, skip_reason, validate
+from nornflow.plan.registry import FlowRegistry, load_reference
+from nornflow.plan.steps import plan_step, run_flow_step
+from nornflow.records import HostRecord
+from nornflow.redaction import redact_text
+
+
+@dataclass
+class Prepared:
+    """What the preflight resolved: the flows, each step's hosts, the resource sizes."""
+
+    planned: PlannedPlan
+    inventory: str | None
+    flows: dict[str, Any] = field(default_factory=dict)
+    hosts: dict[str, list[str] | None] = field(default_factory=dict)
+    slots: dict[str, int] = field(default_factory=dict)
+
+
+def slug(text: str) -> str:
+    """A Prefect artifact key: lowercase letters, digits and dashes."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "plan"
+
+
+def ensure_limits(names: set[str], sizes: dict[str, int]) -> dict[str, int]:
+    """Each named global concurrency limit's size; create missing ones with the plan's size."""
+    found: dict[str, int] = {}
+    with get_client(sync_client=True) as client:
+        for name in sorted(names):
+            try:
+                found[name] = client.read_global_concurrency_limit_by_name(name).limit
+                continue
+            except ObjectNotFound:
+                pass
+            if name not in sizes:
+                raise PlanError(
+                    f"resource {name!r} has no Prefect concurrency limit and the plan gives no size; "
+                    f"add `resources: {{{name}: N}}` to the plan or run `prefect gcl create {name} --limit N`"
+                )
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=sizes[name]))
+            found[name] = sizes[name]
+    return found
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    return name in inspect.signature(getattr(fn, "fn", fn)).parameters
+
+
+def prepare(planned: PlannedPlan, inventory: str | None, registry: FlowRegistry,
+            skip: set[str] | None = None) -> Prepared:
+    """The preflight: import, select, size; raise one :class:`PlanError` before any device is touched."""
+    plan, ready = planned.plan, Prepared(planned, inventory)
+    todo = [s for s in plan.steps if s.name not in (skip or set())]
+    needs_hosts: list[str] = []
+    for step in todo:
+        if step.flow is not None:
+            fn = ready.flows[step.name] = registry.load(step.flow)
+            if step.resources and not _accepts(fn, "resources"):
+                raise PlanError(f"step {step.name!r}: flow {step.flow!r} takes no `resources` parameter, so "
+                                f"its sessions cannot be limited; run a task step for limited sessions")
+            if _accepts(fn, "hosts") or _accepts(fn, "inventory"):
+                needs_hosts.append(step.name)
+        else:
+            load_reference(str(step.task), what=f"step {step.name!r} task")
+            needs_hosts.append(step.name)
+    if needs_hosts:
+        if not inventory:
+            raise PlanError(f"plan {plan.name!r}: steps {needs_hosts} act on hosts but no inventory is "
+                            f"given; set inventory: in the plan or pass --inventory")
+        nr = load_nornir(inventory)
+
+        def select(sel: HostSelection | None) -> list[str]:
+            return HostFilter.coerce(sel.as_filter() if sel else None).select(nr)
+
+        ready.hosts.update(check_selections(plan, select, only=needs_hosts))
+    wanted = {r for s in todo for r in s.resources}
+    if wanted:
+        ready.slots = ensure_limits(wanted, plan.resources)
+    return ready
+
+
+def _failed_records(hosts: list[str] | None, reason: str) -> list[HostRecord]:
+    return [HostRecord(host=h, status="failed", error=reason, duration=0.0) for h in hosts or []]
+
+
+def run_step(step: Step, ready: Prepared, context: dict[str, Any]) -> StepOutcome:
+    """One step, never raising: an error becomes a failed outcome naming it."""
+    hosts = ready.hosts.get(step.name)
+    started = now()
+    try:
+        if step.task is not None:
+            slots = min((ready.slots[r] for r in step.resources), default=None)
+            runner = plan_step.with_options(flow_run_name=step.name, timeout_seconds=step.timeout)
+            return runner(step, str(ready.inventory), hosts or [], slots)
+        return run_flow_step(step, ready.flows[step.name], inventory=ready.inventory, hosts=hosts,
+                             context={**context, "resources": step.resources or None})
+    except Exception as exc:
+        reason = describe_error(exc)
+        return StepOutcome(name=step.name, state="failed", reason=reason,
+                           records=_failed_records(hosts, reason), started=started, finished=now())
+
+
+@task(cache_policy=NO_CACHE, task_run_name="step {name}")
+def _step_task(name: str, job: Callable[[], StepOutcome]) -> StepOutcome:
+    """Run one step from the plan flow's thread pool, so a generation's subflows overlap."""
+    return job()
+
+
+def _skip(step: Step, hosts: list[str] | None, reason: str) -> StepOutcome:
+    stamp = now()
+    records = [HostRecord(host=h, status="skipped", error=reason, duration=0.0) for h in hosts or []]
+    return StepOutcome(name=step.name, state="skipped", reason=reason, started=stamp, finished=stamp,
+                       records=records)
+
+
+def _publish(key: str, markdown: str, description: str) -> None:
+    create_markdown_artifact(key=key, markdown=redact_text(markdown), description=description)
+
+
+def execute_plan(
+    plan: Plan, *, inventory: str | Path | None = None, prior: PlanOutcome | None = None,
+    registry: FlowRegistry | None = None, publish: bool = True,
+) -> PlanOutcome:
+    """Run ``plan`` inside the calling flow; with ``prior``, redo only what did not succeed there."""
+    logger = get_run_logger()
+    carried: dict[str, StepOutcome] = {}
+    if prior is not None:
+        plan, carried = rerun_plan(prior)
+    registry = registry or FlowRegistry(plan.flows)
+    planned = validate(plan, registry)
+    ready = prepare(planned, str(inventory or plan.inventory or "") or None, registry, set(carried))
+    key = slug(plan.name)
+    if publish:
+        _publish(f"plan-{key}", render.plan_markdown(planned), f"plan {plan.name}: steps and order")
+    run_ctx = FlowRunContext.get()
+    outcome = PlanOutcome(plan=plan, steps={s.name: StepOutcome(name=s.name) for s in plan.steps},
+                          started=now(), rerun_of=prior.flow_run_id if prior else None,
+                          flow_run_id=str(run_ctx.flow_run.id) if run_ctx and run_ctx.flow_run else None)
+    outcome.steps.update(carried)
+    states: dict[str, StepState] = {name: o.state for name, o in carried.items()}
+    for index, names in enumerate(planned.generations, start=1):
+        runnable: list[str] = []
+        for name in names:
+            if name in carried:
+                continue
+            reason = skip_reason(planned.steps[name], states)
+            if reason is None:
+                runnable.append(name)
+            else:
+                outcome.steps[name] = _skip(planned.steps[name], ready.hosts.get(name), reason)
+                states[name] = "skipped"
+                logger.info("step %s skipped: %s", name, reason)
+        if not runnable:
+            continue
+        logger.info("generation %d/%d: running %s", index, len(planned.generations), ", ".join(runnable))
+        context = {"plan_outcome": outcome.model_dump(mode="json", exclude={"plan"})}
+        pool: ThreadPoolTaskRunner[Any]
+        with ThreadPoolTaskRunner(max_workers=len(runnable)) as pool:
+            futures: dict[str, Any] = {
+                name: pool.submit(_step_task, parameters={  # type: ignore[arg-type]
+                    "name": name, "job": partial(run_step, planned.steps[name], ready, context)})
+                for name in runnable
+            }
+            for name, future in futures.items():
+                result: StepOutcome = future.result()
+                outcome.steps[name] = result
+                states[name] = result.state
+                log = logger.info if result.state == "completed" else logger.warning
+                log("step %s %s%s", name, result.state, f": {result.reason}" if result.reason else "")
+    outcome.finished = now()
+    if publish:
+        publish_outcome(planned, outcome)
+    return outcome
+
+
+def publish_outcome(planned: PlannedPlan, outcome: PlanOutcome) -> None:
+    """The final table, the coloured diagram with the rerun data, and an event."""
+    key = slug(outcome.plan.name)
+    rows = [
+        {"step": s.name, "state": s.state, "ok": len(s.ok_hosts), "failed": len(s.failed_hosts),
+         "skipped": len(s.skipped_hosts), "duration_s": round(s.duration, 2),
+         "note": redact_text(s.reason or ("kept from the earlier run" if s.carried else ""))}
+        for names in planned.generations for s in (outcome.steps[n] for n in names)
+    ]
+    summary = f"plan {outcome.plan.name}: {outcome.state} in {outcome.duration:.1f} s"
+    create_table_artifact(key=f"plan-{key}-steps", table=rows, description=summary)
+    body = render.outcome_markdown(planned, outcome)
+    body += "\n## Outcome, for a rerun (`nornflow plan run FILE --rerun plan-" + key + "-outcome`)\n\n"
+    _publish(f"plan-{key}-outcome", body + outcome.to_markdown(), f"plan {outcome.plan.name}: outcome")
+    emit_event(event=f"nornflow.plan.{outcome.state}", payload=outcome_summary(outcome),
+               resource={"prefect.resource.id": f"nornflow.plan.{key}"})
+
+
+def load_outcome(source: str | Path) -> PlanOutcome:
+    """A recorded outcome from a JSON file, or from the latest artifact with that key."""
+    path = Path(source)
+    if path.exists():
+        return PlanOutcome.load(path)
+    key = str(source).removeprefix("artifact:")
+    artifact = Artifact.get(key)
+    if not isinstance(artifact, ArtifactResponse) or not isinstance(artifact.data, str):
+        raise PlanError(f"no outcome file or artifact named {source!r}; pass the JSON file written by "
+                        f"`nornflow plan run --outcome FILE` or an artifact key like plan-NAME-outcome")
+    return PlanOutcome.from_json(artifact.data)

@@ -1,0 +1,50 @@
+"""Renderings a person reads: mermaid + tables for Prefect, text for the terminal."""
+
+from __future__ import annotations
+
+from nornflow.plan import Plan, PlanOutcome, StepOutcome, render, validate
+from nornflow.records import HostRecord
+
+
+def planned():
+    return validate(Plan.from_dict({"name": "lab change", "resources": {"jump": 2}, "steps": {
+        "backup": {"task": "m:f"},
+        "spines": {"task": "m:f", "hosts": {"roles": "spine"}, "depends_on": "backup", "resources": "jump"},
+        "leaves": {"task": "m:f", "hosts": {"roles": "leaf"}, "depends_on": "spines", "mode": "waves",
+                   "canary": 1, "wave_size": 5, "failure_budget": "10%"},
+        'odd "name"|x': {"task": "m:f", "depends_on": {"leaves": "failure", "backup": "always"}},
+    }}), check_flows=False)
+
+
+def test_markdown_has_generations_diagram_and_steps():
+    text = render.plan_markdown(planned())
+    assert "4 steps in 4 generations" in text
+    assert "| 2 | spines |" in text
+    assert "```mermaid\nflowchart LR" in text
+    assert "s0 -->|success| s1" in text and "s2 -.->|failure| s3" in text and "s0 ==>|always| s3" in text
+    assert "#quot;name#quot;" in text                     # quotes cannot break the diagram
+    assert 'odd "name"\\|x' in text                       # nor pipes the table
+    assert "waves; canary 1, waves of 5; budget 10%" in text
+    assert "`jump` = 2" in text
+
+
+def test_outcome_table_and_colours():
+    p = planned()
+    steps = {n: StepOutcome(name=n, state="completed") for n in p.steps}
+    steps["leaves"] = StepOutcome(name="leaves", state="failed", reason="2 of 4 hosts failed", records=[
+        HostRecord(host="l1", status="failed", duration=0),
+        HostRecord(host="l2", status="skipped", duration=0)])
+    outcome = PlanOutcome(plan=p.plan, steps=steps)
+    text = render.outcome_markdown(p, outcome)
+    assert "| leaves | ❌ failed | 0 | 1 | 1 |" in text
+    assert "failed: l1" in text
+    assert "class s2 failed" in text
+    terminal = render.outcome_text(p, outcome)
+    assert "leaves" in terminal and "2 of 4 hosts failed" in terminal
+
+
+def test_terminal_shows_generations():
+    text = render.plan_text(planned())
+    assert text.splitlines()[0] == "plan lab change: 4 steps in 4 generations"
+    assert "generation 3 (1 in parallel)\n  leaves" in text
+    assert "after: leaves (failure), backup (always)" in text
