@@ -10,6 +10,9 @@ from nornflow.engine import result_of
 from nornflow.records import RunResult
 
 
+SECRET_BLOCK = "nornflow-lab-credentials"
+
+
 def _print_result(title: str, result: RunResult, seconds: float) -> None:
     print(f"\n== {title}: {len(result.ok_hosts)}/{len(result.records)} hosts ok in {seconds:.1f} s ==")
     print(f"  {'host':<14} {'platform':<12} {'site':<5} {'role':<6} {'status':<7} {'time':>6}  error")
@@ -21,6 +24,7 @@ def _print_result(title: str, result: RunResult, seconds: float) -> None:
 def run_demo(size: int = 10, directory: str | Path = ".nornflow/demo") -> int:
     from nornflow.flows import backup_configs, show_commands
     from nornflow.lab import Lab
+    from nornflow.lab.credentials import use_secret_block
 
     directory = Path(directory).resolve()
     backups = directory / "backups"
@@ -29,7 +33,9 @@ def run_demo(size: int = 10, directory: str | Path = ".nornflow/demo") -> int:
     print(f"Starting a lab of {size} simulated devices (fakenos, SSH on 127.0.0.1)...")
     with Lab(size=size, directory=directory / "lab") as lab:
         inventory = str(lab.inventory_dir)
+        use_secret_block(lab.inventory_dir, lab.username, lab.password, SECRET_BLOCK)
         print(f"Inventory: {inventory}")
+        print(f"Credentials: Prefect Secret block {SECRET_BLOCK!r}, referenced from defaults.yaml")
         started = time.perf_counter()
         state = backup_configs(inventory=inventory, backup_dir=str(backups), return_state=True)
         backup = result_of(state)
