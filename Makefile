@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test e2e lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,17 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/nornflow demo
 
 test: $(VENV)/.test-installed
+	$(BIN)/ruff check nornflow flows tests bench blocks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
+e2e: $(VENV)/.test-installed
+	$(BIN)/python -m pytest -q -m e2e
+
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check nornflow flows tests bench
+	$(BIN)/ruff check nornflow flows tests bench blocks
 	$(BIN)/mypy
+	$(BIN)/nornflow doctor --offline
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/backup.py --sizes 100

@@ -32,18 +32,25 @@ def plain_nornir(inventory: Path, out: Path, workers: int) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ok = 0
     for host, multi in result.items():
-        if not multi.failed:
+        if multi.failed:
+            print(f"  nornir: {host} failed: {multi[0].exception!r}"[:300])
+        else:
             (out / f"{host}.cfg").write_text(multi[0].result)
             ok += 1
     return ok
 
 
 def flow_run(inventory: Path, out: Path, workers: int) -> int:
+    from nornflow.engine import result_of
     from nornflow.flows import backup_configs
 
     state = backup_configs(inventory=str(inventory), backup_dir=str(out), max_sessions=workers,
                            retries=0, return_state=True)
-    return len(state.result(raise_on_failure=False).ok_hosts)
+    result = result_of(state)
+    for record in result.records:
+        if record.failed:
+            print(f"  flow: {record.host} failed: {record.error}")
+    return len(result.ok_hosts)
 
 
 def main() -> None:

@@ -9,8 +9,7 @@ from pathlib import Path
 from nornflow.engine import result_of
 from nornflow.records import RunResult
 
-
-SECRET_BLOCK = "nornflow-lab-credentials"
+SECRET_BLOCK = "nornflow-lab-credentials"  # noqa: S105 - a block name, not a value
 
 
 def _print_result(title: str, result: RunResult, seconds: float) -> None:

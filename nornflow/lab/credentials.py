@@ -7,6 +7,7 @@ a production inventory references Vault or AWS Secrets Manager.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -15,11 +16,14 @@ def reference(block: str, key: str) -> str:
     return f"secret:secret/{block}#{key}"
 
 
-def use_secret_block(inventory_dir: Path, username: str, password: str, block: str = "nornflow-lab-credentials") -> None:
+def use_secret_block(
+    inventory_dir: Path, username: str, password: str, block: str = "nornflow-lab-credentials"
+) -> None:
     """Save the credentials as Prefect ``Secret`` block ``block`` and rewrite defaults.yaml to reference it."""
     from prefect.blocks.system import Secret
 
-    Secret(value={"username": username, "password": password}).save(block, overwrite=True)
+    value: Any = {"username": username, "password": password}
+    Secret(value=value).save(block, overwrite=True)
     path = inventory_dir / "defaults.yaml"
     defaults = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     defaults["username"] = reference(block, "username")

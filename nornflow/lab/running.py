@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 #: Words that, at the top level, open a sub-mode (their children follow, indented).
 SECTIONS = (
-    "interface", "router", "line", "vlan", "vrf definition", "vrf instance", "ip access-list", "ipv6 access-list", "route-map",
+    "interface", "router", "line", "vlan", "vrf definition", "vrf instance", "ip access-list",
+    "ipv6 access-list", "route-map",
     "class-map", "policy-map", "management", "archive", "redundancy", "control-plane", "ip vrf",
     "key chain", "crypto", "spanning-tree mst configuration", "aaa group", "monitor session",
 )

@@ -21,7 +21,7 @@ INVALID = "% Invalid input detected at '^' marker."
 IOS_BANNER = "Enter configuration commands, one per line.  End with CNTL/Z."
 
 
-class StatefulShell(CMDShell):
+class StatefulShell(CMDShell):  # type: ignore[misc]  # fakenos ships no types
     """One SSH session on a lab device; the configuration lives in the class's ``store``."""
 
     store: ClassVar[DeviceStore]
@@ -33,7 +33,7 @@ class StatefulShell(CMDShell):
 
     @property
     def device(self) -> str:
-        return self.base_prompt
+        return str(self.base_prompt)
 
     def _set_mode(self) -> None:
         self.prompt = self.exec_prompt if self.session is None else f"{self.base_prompt}({self.session.mode})#"

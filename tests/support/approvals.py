@@ -25,7 +25,7 @@ class InThread:
         def target() -> None:
             try:
                 self.value = call()
-            except BaseException as exc:  # noqa: BLE001 - handed to the test
+            except BaseException as exc:
                 self.error = exc
 
         self.thread = threading.Thread(target=target, daemon=True)

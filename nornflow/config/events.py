@@ -1,0 +1,25 @@
+"""Prefect events about devices: the resource is ``nornflow.device.<host>``, so automations
+can trigger on one device or on all (``nornflow.device.*``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.events import emit_event
+
+from nornflow.redaction import redact
+
+APPLIED = "nornflow.config.applied"
+ROLLED_BACK = "nornflow.config.rolled-back"
+ROLLBACK_FAILED = "nornflow.config.rollback-failed"
+PLAN_REJECTED = "nornflow.plan.rejected"
+DRIFT = "nornflow.compliance.drift"
+
+
+def device_resource(host: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"nornflow.device.{host}", "prefect.resource.name": host}
+
+
+def emit_device_event(event: str, host: str, **payload: Any) -> None:
+    """Emit ``event`` about ``host``; the payload always carries the host name as well."""
+    emit_event(event=event, resource=device_resource(host), payload=redact({"host": host, **payload}))

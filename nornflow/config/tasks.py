@@ -1,0 +1,142 @@
+"""Nornir tasks of the config workflow: plan, check, and apply-verify-rollback, one host each.
+
+``apply_config`` never trusts the plan blindly: it re-reads the running config and refuses a
+device whose config changed since the plan (stale plan). When the push or the verification
+fails, it restores the pre-change config from the backup taken in the same run and verifies
+the restore, then fails the host saying so. Everything raises into the engine, which turns
+it into a per-host record; other hosts carry on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nornir.core.task import Result, Task
+
+from nornflow.config.errors import ConfigRejected, RollbackFailed, RolledBack, StalePlan, VerificationFailed
+from nornflow.config.plan import DevicePlan
+from nornflow.config.remediation import config_hash, remediation, unified_diff
+from nornflow.config.render import Renderer
+from nornflow.errors import describe_error
+from nornflow.tasks.backup import get_running_config
+
+
+def read_running(task: Task) -> str:
+    return str(get_running_config(task).result)
+
+
+def _plan(task: Task, templates: str, sections: Sequence[str] | None) -> tuple[DevicePlan, str]:
+    host = task.host
+    intended = Renderer(templates).render(host)  # before touching the device: a bad template costs no session
+    running = read_running(task)
+    plan = DevicePlan(
+        host=host.name, platform=host.platform,
+        lines=remediation(running, intended, host.platform, sections),
+        diff=unified_diff(running, intended, host.platform, host.name, sections),
+        running_hash=config_hash(running), intended_hash=config_hash(intended), intended=intended,
+    )
+    return plan, running
+
+
+def plan_config(task: Task, templates: str, sections: Sequence[str] | None = None) -> Result:
+    """Render the intended config, read the running one; data is ``{"plan": DevicePlan dump, "running"}``."""
+    plan, running = _plan(task, templates, sections)
+    return Result(host=task.host, result={"plan": plan.model_dump(), "running": running})
+
+
+def check_config(task: Task, templates: str, sections: Sequence[str] | None = None) -> Result:
+    """Compliance of one host: ``{"compliant", "lines", "diff"}`` against its intended config."""
+    plan, _ = _plan(task, templates, sections)
+    return Result(host=task.host, result={"compliant": plan.empty, "lines": plan.lines, "diff": plan.diff})
+
+
+def send_lines(task: Task, lines: Sequence[str], timeout_ops: float | None = None) -> None:
+    """Send config lines, stopping at the first the device rejects (named in the error)."""
+    conn = task.host.get_connection("scrapli", task.nornir.config)
+    responses = conn.send_configs(list(lines), stop_on_failed=True, timeout_ops=timeout_ops)
+    for response in responses:
+        if response.failed:
+            answer = next((ln for ln in response.result.splitlines() if ln.strip()), "").strip()
+            raise ConfigRejected(f"{task.host.name} rejected config line {response.channel_input.strip()!r}: {answer}")
+
+
+def reset_connection(task: Task) -> None:
+    """Forget a session the device may have dropped, so the next call opens a fresh one."""
+    with contextlib.suppress(Exception):
+        task.host.close_connection("scrapli")
+    task.host.connections.pop("scrapli", None)
+
+
+def verify(task: Task, intended: str, sections: Sequence[str] | None,
+           post_checks: Mapping[str, str] | None) -> None:
+    """Re-read the running config; it must match ``intended`` (in scope) and every post-check pass."""
+    running = read_running(task)
+    left = remediation(running, intended, task.host.platform, sections)
+    if left:
+        raise VerificationFailed(
+            f"{task.host.name} still differs from its intended config after the push "
+            f"({len(left)} line(s), first {left[0].strip()!r})"
+        )
+    if not post_checks:
+        return
+    conn = task.host.get_connection("scrapli", task.nornir.config)
+    for command, expect in post_checks.items():
+        response = conn.send_command(command)
+        if response.failed:
+            raise VerificationFailed(f"post-check {command!r} was rejected: {response.result.strip()[:200]}")
+        if expect and expect not in response.result:
+            raise VerificationFailed(f"post-check {command!r} does not show {expect!r}")
+
+
+def rollback(task: Task, backup: str, timeout_ops: float | None = None) -> int:
+    """Restore ``backup`` (the full pre-change config) and verify it; return how many lines it took."""
+    reset_connection(task)
+    current = read_running(task)
+    lines = remediation(current, backup, task.host.platform)
+    if lines:
+        send_lines(task, lines, timeout_ops)
+    after = read_running(task)
+    left = remediation(after, backup, task.host.platform)
+    if left:
+        raise RollbackFailed(
+            f"{task.host.name} does not match its pre-change backup after the rollback "
+            f"({len(left)} line(s) differ, first {left[0].strip()!r})"
+        )
+    return len(lines)
+
+
+def apply_config(task: Task, plans: Mapping[str, dict[str, Any]], backups: Mapping[str, str],
+                 sections: Sequence[str] | None = None, post_checks: Mapping[str, str] | None = None,
+                 timeout_ops: float | None = None) -> Result:
+    """Apply this host's planned lines, verify them, and roll back to its backup on failure.
+
+    ``plans`` and ``backups`` map host names to the :class:`DevicePlan` dump and the pre-change
+    config saved in this run; the engine passes the same mappings to every host.
+    """
+    name = task.host.name
+    device = DevicePlan.model_validate(plans[name])
+    backup = backups[name]
+    now = config_hash(read_running(task))
+    if now != device.running_hash:
+        raise StalePlan(
+            f"stale plan: {name}'s running config changed since the plan (fingerprint "
+            f"{device.running_hash} then, {now} now); nothing was sent, plan again"
+        )
+    try:
+        send_lines(task, device.lines, timeout_ops)
+        verify(task, device.intended, sections, post_checks)
+    except Exception as exc:
+        problem = describe_error(exc, task.host)
+        try:
+            restored = rollback(task, backup, timeout_ops)
+        except Exception as again:
+            raise RollbackFailed(
+                f"{problem}; the rollback failed as well ({describe_error(again, task.host)}): "
+                f"{name} may be half-changed and needs a person"
+            ) from again
+        raise RolledBack(
+            f"{problem}; rolled back to the pre-change config ({restored} line(s)) and verified"
+        ) from exc
+    return Result(host=task.host, changed=True, result={"outcome": "applied", "lines": len(device.lines)})

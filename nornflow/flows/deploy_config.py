@@ -1,0 +1,170 @@
+"""Deploy intended configuration safely: plan, approve in the UI, apply, verify, roll back.
+
+1. *plan*: render each host's intended config and diff it against the running one; the plan
+   (lines, diffs, hash) is published as the ``deploy-config-plan`` artifact.
+2. *approve*: the run pauses until someone answers with the plan's hash (or ``auto_approve``).
+3. *back up* the running configs the plan was made from (git, one commit).
+4. *apply* per device: refuse a stale plan, push, verify, and on failure restore the backup
+   and verify the restore. Events name each device: applied, rolled back, plan rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import State, flow, get_run_logger, runtime
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.states import Cancelled, Failed
+
+from nornflow.backup import BackupStore
+from nornflow.config import events
+from nornflow.config.approval import Decision, PlanApproval, auto_approval, decide
+from nornflow.config.plan import ConfigPlan, DevicePlan
+from nornflow.config.render import Renderer
+from nornflow.config.tasks import apply_config, plan_config
+from nornflow.engine import final_state, run_task
+from nornflow.locks import DEVICE_LOCKS, ensure_device_locks
+from nornflow.records import HostRecord, RunResult
+from nornflow.reporting import publish_markdown, publish_run
+
+FLOW = "deploy-config"
+
+#: Exception names in a failed apply record, and what they mean for the device.
+OUTCOMES = (("StalePlan", "stale"), ("RollbackFailed", "rollback-failed"), ("RolledBack", "rolled-back"))
+
+
+def outcome(record: HostRecord) -> str:
+    """``applied``, ``stale``, ``rolled-back``, ``rollback-failed`` or ``failed`` (never reached)."""
+    if record.ok:
+        return "applied"
+    return next((name for marker, name in OUTCOMES if marker in (record.error or "")), "failed")
+
+
+def build_plan(result: RunResult, sections: list[str] | None) -> tuple[ConfigPlan, dict[str, str]]:
+    """The plan of the hosts that planned, and their running configs (the backups to take)."""
+    devices = [DevicePlan.model_validate(r.data["plan"]) for r in result.records if r.ok]
+    running = {r.host: r.data["running"] for r in result.records if r.ok}
+    return ConfigPlan(devices=devices, sections=sections), running
+
+
+def _ask(plan: ConfigPlan, timeout: int, poll_interval: int) -> Decision:
+    form = PlanApproval.with_initial_data(
+        description=f"Review the `deploy-config-plan` artifact of this run, then approve or reject plan "
+                    f"`{plan.hash}` ({len(plan.changing)} device(s) would change).",
+        plan_hash=plan.hash,
+    )
+    try:
+        answer = pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=poll_interval)
+    except FlowPauseTimeout:
+        return decide(None, plan.hash)
+    return decide(answer, plan.hash)
+
+
+def _finish(result: RunResult, failure_budget: int | str | None, note: str) -> State:
+    state = final_state(result, failure_budget)
+    state.message = f"{note} | {state.message}"
+    return state
+
+
+def _planning_records(planned: RunResult, plan: ConfigPlan, verdict: str) -> list[HostRecord]:
+    records = []
+    for record in planned.records:
+        if record.ok:
+            lines = len(plan[record.host].lines)
+            record.data = {"outcome": "compliant" if lines == 0 else verdict, "lines": lines}
+        records.append(record)
+    return records
+
+
+@flow(name="deploy_config", log_prints=True)
+def deploy_config(
+    inventory: str,
+    templates: str,
+    hosts: dict[str, Any] | None = None,
+    sections: list[str] | None = None,
+    dry_run: bool = False,
+    auto_approve: bool = False,
+    approval_timeout: int = 3600,
+    approval_poll_interval: int = 10,
+    backup_dir: str = "backups",
+    post_checks: dict[str, str] | None = None,
+    timeout_ops: float | None = None,
+    failure_budget: int | str | None = None,
+    max_sessions: int = 100,
+) -> State:
+    """Plan, approve, back up, apply, verify and (per device, on failure) roll back intended config.
+
+    ``sections`` limits the change to top-level lines starting with those words; ``post_checks``
+    maps commands to text their output must contain after the push; ``timeout_ops`` bounds each
+    config line (a device that drops the session is noticed after that many seconds).
+    """
+    logger = get_run_logger()
+    Renderer(templates)  # a missing templates directory fails the run before any session
+    planned = run_task(plan_config, nornir=inventory, hosts=hosts, name="plan_config",
+                       task_kwargs={"templates": templates, "sections": sections}, max_sessions=max_sessions)
+    plan, running = build_plan(planned, sections)
+    unplanned = {r.host: r.error or "" for r in planned.records if r.failed}
+    publish_markdown(FLOW, "plan", plan.markdown(f"Plan {plan.hash}", unplanned),
+                     f"plan {plan.hash}: {len(plan.changing)} device(s) would change")
+    logger.info("plan %s: %d of %d device(s) would change", plan.hash, len(plan.changing), len(plan.devices))
+    if dry_run or plan.empty:
+        note = (f"dry run: plan {plan.hash}, {len(plan.changing)} device(s) would change, nothing applied"
+                if dry_run else f"nothing to change: plan {plan.hash} is empty, no device was touched")
+        planned.records = _planning_records(planned, plan, "would change")
+        publish_run(planned, FLOW, extra=[note])
+        return _finish(planned, failure_budget, note)
+
+    decision = auto_approval(plan.hash) if auto_approve else _ask(plan, approval_timeout, approval_poll_interval)
+    publish_markdown(FLOW, "approval", decision.markdown(), f"plan {plan.hash} {decision.verdict}")
+    if not decision.approved:
+        for device in plan.changing:
+            events.emit_device_event(events.PLAN_REJECTED, device.host, plan_hash=plan.hash,
+                                     verdict=decision.verdict, reason=decision.reason, by=decision.approver)
+        note = f"plan {plan.hash} {decision.verdict}: {decision.reason}"
+        planned.records = _planning_records(planned, plan, decision.verdict)
+        publish_run(planned, FLOW, extra=[note])
+        return Failed(message=note) if decision.verdict == "refused" else Cancelled(message=note)
+
+    store = BackupStore(backup_dir)
+    changes = [store.save(d.host, running[d.host]) for d in plan.changing]
+    run_name = f"{runtime.flow_run.name or 'local'} ({runtime.flow_run.id or 'no id'})"
+    commit = store.commit(f"deploy_config run {run_name}: pre-change backup for plan {plan.hash}", changes)
+    # One slot of `device:<host>` per session: no other flow changes these devices meanwhile.
+    ensure_device_locks(d.host for d in plan.changing)
+    applied = run_task(
+        apply_config, nornir=inventory, hosts={"names": [d.host for d in plan.changing]}, name="apply_config",
+        session_limits=DEVICE_LOCKS,
+        task_kwargs={"plans": {d.host: d.model_dump() for d in plan.changing},
+                     "backups": {d.host: running[d.host] for d in plan.changing},
+                     "sections": sections, "post_checks": post_checks, "timeout_ops": timeout_ops},
+        max_sessions=max_sessions,
+    )
+    counts: dict[str, int] = {}
+    for record in applied.records:
+        result = outcome(record)
+        counts[result] = counts.get(result, 0) + 1
+        record.data = {"outcome": result, "lines": len(plan[record.host].lines)}
+        _announce(result, record, plan.hash, decision)
+    touched = {r.host for r in applied.records}
+    others = [r for r in _planning_records(planned, plan, "") if r.host not in touched]
+    combined = RunResult(name="deploy_config", records=[*applied.records, *others],
+                         duration=planned.duration + applied.duration, batches=planned.batches + applied.batches)
+    note = f"plan {plan.hash} approved by {decision.approver or '(not given)'}: " + ", ".join(
+        f"{n} {k}" for k, n in sorted(counts.items()))
+    publish_run(combined, FLOW, extra=[note, f"Pre-change backups in `{store.directory}`, commit "
+                                             f"`{commit[:10] if commit else 'none (unchanged)'}`."])
+    return _finish(combined, failure_budget, note)
+
+
+def _announce(result: str, record: HostRecord, plan_hash: str, decision: Decision) -> None:
+    common = {"plan_hash": plan_hash, "approved_by": decision.approver}
+    if result == "applied":
+        events.emit_device_event(events.APPLIED, record.host, **common, lines=record.data["lines"])
+    elif result == "rolled-back":
+        events.emit_device_event(events.ROLLED_BACK, record.host, **common, reason=record.error)
+    elif result == "rollback-failed":
+        events.emit_device_event(events.ROLLBACK_FAILED, record.host, **common, reason=record.error)
+    elif result == "stale":
+        events.emit_device_event(events.PLAN_REJECTED, record.host, **common, verdict="stale", reason=record.error)
+
