@@ -1,7 +1,9 @@
 """Benchmark: plain Nornir + nornir-scrapli saving running configs vs the backup_configs flow.
 
-Both run against the same lab in the same process, alternating, with the same session
-concurrency (``--max-sessions``, Nornir's ``num_workers``). The flow also commits to git
+Both run against the same lab, alternating, with the same session concurrency
+(``--max-sessions``, Nornir's ``num_workers``). The lab runs in its own process
+(``nornflow lab up``), as real devices would: in the benchmark's process, hundreds of
+simulated devices would fight the client for the GIL and measure fakenos, not the client. The flow also commits to git
 and publishes artifacts; each run writes into a fresh directory, so every file is new.
 Prints the median of ``--runs`` runs of each and their ratio (target: flow <= 1.10x).
 
@@ -58,12 +60,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="100", help="comma-separated lab sizes")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-sessions", type=int, default=100)
-    parser.add_argument("--byte-delay", type=float, default=0.0, help="lab per-byte delay (fakenos: 0.01)")
     args = parser.parse_args()
 
     from prefect import flow
 
-    from nornflow.lab import Lab
+    from nornflow.lab import daemon
 
     @flow
     def warm_up() -> None:
@@ -72,15 +73,23 @@ def main() -> None:
     warm_up()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        with Lab(size=size, byte_delay=args.byte_delay) as lab, tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp:
+            lab_dir = Path(tmp) / "lab"
+            started = time.perf_counter()
+            state = daemon.up(lab_dir, size=size)
+            print(f"lab of {size} up in {time.perf_counter() - started:.1f} s", flush=True)
+            inventory = Path(state["inventory"])
             times: dict[str, list[float]] = {"nornir": [], "flow": []}
-            for run in range(args.runs):
-                for name, fn in (("nornir", plain_nornir), ("flow", flow_run)):
-                    started = time.perf_counter()
-                    ok = fn(lab.inventory_dir, Path(tmp) / f"{name}-{run}", args.max_sessions)
-                    elapsed = time.perf_counter() - started
-                    times[name].append(elapsed)
-                    print(f"size {size} run {run + 1} {name:>6}: {elapsed:6.2f} s ({ok}/{size} ok)", flush=True)
+            try:
+                for run in range(args.runs):
+                    for name, fn in (("nornir", plain_nornir), ("flow", flow_run)):
+                        started = time.perf_counter()
+                        ok = fn(inventory, Path(tmp) / f"{name}-{run}", args.max_sessions)
+                        elapsed = time.perf_counter() - started
+                        times[name].append(elapsed)
+                        print(f"size {size} run {run + 1} {name:>6}: {elapsed:6.2f} s ({ok}/{size} ok)", flush=True)
+            finally:
+                daemon.down(lab_dir)
             plain, flowed = statistics.median(times["nornir"]), statistics.median(times["flow"])
             rows.append((size, plain, flowed, flowed / plain))
     print("\n| devices | plain Nornir (median) | backup_configs flow (median) | ratio |")

@@ -42,14 +42,16 @@ def run_demo(size: int = 10, directory: str | Path = ".nornflow/demo") -> int:
         print(f"  flow run: {state.name} - {state.message}")
         started = time.perf_counter()
         state = show_commands(
-            inventory=inventory, commands=["show version"], hosts={"roles": ["spine"]},
+            inventory=inventory, commands=["show version", "show ip interface brief"], hosts={"roles": ["spine"]},
             parse=True, return_state=True,
         )
         show = result_of(state)
         _print_result("show_commands (spines, parsed)", show, time.perf_counter() - started)
         for record in show.records[:2]:
-            parsed = (record.data or {}).get("show version", {}).get("parsed")
-            print(f"  {record.host} parsed 'show version': {str(parsed)[:150]}")
+            for command, entry in (record.data or {}).items():
+                parsed = entry.get("parsed")
+                text = f"{len(parsed)} row(s), first {parsed[0]}" if parsed else "no ntc-template matched"
+                print(f"  {record.host} {command!r} parsed: {text[:140]}")
     print("\nLab stopped.")
     print(f"Backups (a git repository, one commit per run): {backups}")
     print(f"  git -C {backups} log --stat")

@@ -7,6 +7,7 @@ that fakenos does not know (so the session is clean, not full of ``% Invalid inp
 
 from __future__ import annotations
 
+import collections
 import io
 import logging
 import threading
@@ -77,6 +78,35 @@ def channel_to_shell_tap(channel_stdio: Any, shell_stdin: Any, shell_replied_eve
             break
 
 
+class BlockingTapIO(io.StringIO):
+    """fakenos's line pipe between the SSH channel and the shell, without busy-waiting.
+
+    fakenos's ``TapIO.readline`` polls every 10 ms; with two per session, a few hundred
+    open sessions keep the lab's CPU busy doing nothing. This one sleeps on a condition
+    until a line arrives (waking every 0.2 s to notice a closed session).
+    """
+
+    def __init__(self, run_srv: threading.Event, initial_value: str = "", newline: str = "\n") -> None:
+        super().__init__(initial_value, newline)
+        self.run_srv = run_srv
+        self.lines: collections.deque[str] = collections.deque()
+        self._ready = threading.Condition()
+
+    def readline(self, size: int | None = -1) -> Any:  # type: ignore[override]
+        with self._ready:
+            while self.run_srv.is_set():
+                if self.lines:
+                    return self.lines.popleft()
+                self._ready.wait(0.2)
+        return None
+
+    def write(self, value: str) -> int:
+        with self._ready:
+            self.lines.append(value)
+            self._ready.notify()
+        return len(value)
+
+
 def _listen(self: Any) -> None:
     """fakenos's accept loop, with daemon connection threads.
 
@@ -109,4 +139,5 @@ def patch_fakenos(byte_delay: float = 0.0) -> None:
 
     BYTE_DELAY["value"] = byte_delay
     ssh_server_paramiko.channel_to_shell_tap = channel_to_shell_tap  # type: ignore[assignment]
+    ssh_server_paramiko.TapIO = BlockingTapIO  # type: ignore[misc,assignment]
     TCPServerBase._listen = _listen  # type: ignore[method-assign]

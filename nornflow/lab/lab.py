@@ -265,6 +265,13 @@ class Lab:
         """Make ``name`` close the SSH session instead of taking config line ``lines + 1`` (once)."""
         self.store.get(self._require(name)).drop_after = lines
 
+    def set_password(self, name: str, password: str) -> None:
+        """Change the password ``name`` accepts from now on (a credential rotation on the device)."""
+        host = self._net.hosts[self._require(name)]
+        host.password = password
+        if host.server is not None:
+            host.server.password = password
+
     def clear_faults(self, name: str) -> None:
         state = self.store.get(self._require(name))
         state.rejects.clear()
