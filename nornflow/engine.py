@@ -10,6 +10,7 @@ a failed host never stops the others, and failed hosts can be retried alone.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -51,7 +52,8 @@ def limit_names(host: Host, templates: Iterable[str]) -> list[str]:
     return [t.format(**fields) for t in templates]
 
 
-def _run_inner(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any], resolver: Any) -> MultiResult:
+def _run_inner(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any], resolver: Any,
+               logger: Any) -> MultiResult:
     """Run ``inner``; when the device rejects the credentials and a referenced secret has
     been rotated since it was read, re-read it and try once more."""
     try:
@@ -65,12 +67,13 @@ def _run_inner(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any], reso
         if not refresh_host_credentials(task.host, resolver):
             raise
         task.host.close_connections()
-        get_run_logger().info("[%s] credentials were rotated; retrying with the new ones", task.host.name)
+        (logger or logging.getLogger(__name__)).info("[%s] the device refused the cached credentials and the secret has changed "
+                    "since it was read: retrying with the new one", task.host.name)
         return task.run(task=inner, **inner_kwargs)
 
 
 def _host_task(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any],
-               session_limits: tuple[str, ...] = (), resolver: Any = None) -> Result:
+               session_limits: tuple[str, ...] = (), resolver: Any = None, logger: Any = None) -> Result:
     """Run ``inner`` on one host, time it, and close the host's sessions when done.
 
     With ``session_limits``, the session holds one slot of each named Prefect global
@@ -84,7 +87,7 @@ def _host_task(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any],
         holding = concurrency(limit_names(task.host, session_limits), occupy=1, strict=True)
     try:
         with holding:
-            multi = _run_inner(task, inner, inner_kwargs, resolver)
+            multi = _run_inner(task, inner, inner_kwargs, resolver, logger)
         first = multi[0]
         return Result(
             host=task.host, result=first.result, changed=any(r.changed for r in multi),
@@ -138,7 +141,7 @@ def run_batch(
     runner = DeadlineRunner(gate=gate, host_timeout=host_timeout)
     aggregated = batch.with_runner(runner).run(
         task=_host_task, name=label, inner=inner, inner_kwargs=inner_kwargs, session_limits=session_limits,
-        resolver=resolver, **run_kwargs(),
+        resolver=resolver, logger=logger, **run_kwargs(),
     )
     records = []
     for name in host_names:
