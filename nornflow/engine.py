@@ -39,8 +39,6 @@ _NOISY = ("nornir.core.task", "paramiko.transport")
 
 
 def _quiet_noisy_loggers() -> None:
-    import logging
-
     for name in _NOISY:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
@@ -67,8 +65,10 @@ def _run_inner(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any], reso
         if not refresh_host_credentials(task.host, resolver):
             raise
         task.host.close_connections()
-        (logger or logging.getLogger(__name__)).info("[%s] the device refused the cached credentials and the secret has changed "
-                    "since it was read: retrying with the new one", task.host.name)
+        (logger or logging.getLogger(__name__)).info(
+            "[%s] the device refused the cached credentials and the secret has changed since it was read: "
+            "retrying with the new one", task.host.name,
+        )
         return task.run(task=inner, **inner_kwargs)
 
 
