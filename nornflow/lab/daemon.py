@@ -28,6 +28,12 @@ def _state_file(directory: Path) -> Path:
 
 
 def _alive(pid: int) -> bool:
+    try:  # reap it first if it is our own child (a zombie still answers kill(pid, 0))
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

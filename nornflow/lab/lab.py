@@ -232,7 +232,8 @@ class Lab:
 
     def _each(self, action: str, names: list[str]) -> None:
         hosts = [self._net.hosts[n] for n in names]
-        with ThreadPoolExecutor(max_workers=min(32, max(1, len(hosts)))) as pool:
+        # Stopping a device waits up to its accept timeout (1 s): do many at once.
+        with ThreadPoolExecutor(max_workers=min(128, max(1, len(hosts)))) as pool:
             list(pool.map(lambda h: getattr(h, action)() if h.running == (action == "stop") else None, hosts))
 
     def stop_device(self, name: str) -> None:
