@@ -16,6 +16,7 @@ open sessions slow a fakenos lab down for everyone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -33,7 +34,8 @@ def _send_and_close(task, command: str):  # type: ignore[no-untyped-def]
     try:
         return send_command(task, command=command)
     finally:
-        task.host.close_connections()
+        with contextlib.suppress(Exception):  # scrapli's on_close can hit a session the device closed
+            task.host.close_connections()
 
 
 def plain_nornir(inventory: Path, out: Path, workers: int, close_early: bool = False) -> int:

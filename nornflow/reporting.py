@@ -69,20 +69,9 @@ def publish_run(result: RunResult, flow_name: str, extra: Iterable[str] = ()) ->
 
 
 def diff_markdown(changes: list[Change], title: str) -> str:
-    changed = [c for c in changes if c.status != "unchanged"]
-    lines = [f"## {title}", ""]
-    if not changed:
-        return "\n".join([*lines, "No configuration changed since the last backup."])
-    lines.append(f"{len(changed)} device(s) changed.")
-    size = 0
-    for change in changed:
-        block = f"\n### {change.host} ({change.status})\n\n```diff\n{change.diff.rstrip()}\n```\n"
-        size += len(block)
-        if size > MAX_DIFF_CHARS:
-            lines.append(f"\n… diffs of {len(changed)} devices exceed the artifact size; see the git history.")
-            break
-        lines.append(block)
-    return "\n".join(lines)
+    """The backup diff artifact: one section per new or changed device."""
+    diffs = {f"{c.host} ({c.status})": c.diff for c in changes if c.status != "unchanged"}
+    return diffs_markdown(diffs, title, "No configuration changed since the last backup.")
 
 
 def publish_diffs(changes: list[Change], flow_name: str, title: str) -> None:
