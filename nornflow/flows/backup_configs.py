@@ -21,6 +21,7 @@ def backup_configs(
     retry_delay: float = 5.0,
     failure_budget: int | str | None = None,
     max_sessions: int = 100,
+    session_limits: list[str] | None = None,
 ) -> State:
     """Save each selected host's running config to ``<backup_dir>/<host>.cfg`` and commit the run.
 
@@ -30,6 +31,7 @@ def backup_configs(
     result = run_task(
         get_running_config, nornir=inventory, hosts=hosts, name="backup_configs",
         retries=retries, retry_delay=retry_delay, max_sessions=max_sessions,
+        session_limits=session_limits or (),
     )
     changes = [store.save(r.host, r.data) for r in result.records if r.ok]
     for record in result.records:

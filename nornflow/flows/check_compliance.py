@@ -44,6 +44,7 @@ def check_compliance(
     sections: list[str] | None = None,
     failure_budget: int | str | None = None,
     max_sessions: int = 100,
+    session_limits: list[str] | None = None,
 ) -> State:
     """Compare each selected device's running config with its intended one (``sections`` only, if given).
 
@@ -51,7 +52,8 @@ def check_compliance(
     """
     Renderer(templates)
     result = run_task(check_config, nornir=inventory, hosts=hosts, name="check_compliance",
-                      task_kwargs={"templates": templates, "sections": sections}, max_sessions=max_sessions)
+                      task_kwargs={"templates": templates, "sections": sections}, max_sessions=max_sessions,
+                      session_limits=session_limits or ())
     drifted = {r.host: r.data["diff"] for r in result.records if r.ok and not r.data["compliant"]}
     compliant = [r.host for r in result.records if r.ok and r.data["compliant"]]
     for host in drifted:

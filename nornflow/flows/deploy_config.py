@@ -92,6 +92,7 @@ def deploy_config(
     timeout_ops: float | None = None,
     failure_budget: int | str | None = None,
     max_sessions: int = 100,
+    session_limits: list[str] | None = None,
 ) -> State:
     """Plan, approve, back up, apply, verify and (per device, on failure) roll back intended config.
 
@@ -102,7 +103,8 @@ def deploy_config(
     logger = get_run_logger()
     Renderer(templates)  # a missing templates directory fails the run before any session
     planned = run_task(plan_config, nornir=inventory, hosts=hosts, name="plan_config",
-                       task_kwargs={"templates": templates, "sections": sections}, max_sessions=max_sessions)
+                       task_kwargs={"templates": templates, "sections": sections}, max_sessions=max_sessions,
+                       session_limits=session_limits or ())
     plan, running = build_plan(planned, sections)
     unplanned = {r.host: r.error or "" for r in planned.records if r.failed}
     publish_markdown(FLOW, "plan", plan.markdown(f"Plan {plan.hash}", unplanned),
@@ -134,7 +136,7 @@ def deploy_config(
     ensure_device_locks(d.host for d in plan.changing)
     applied = run_task(
         apply_config, nornir=inventory, hosts={"names": [d.host for d in plan.changing]}, name="apply_config",
-        session_limits=DEVICE_LOCKS,
+        session_limits=(*DEVICE_LOCKS, *(session_limits or ())),
         task_kwargs={"plans": {d.host: d.model_dump() for d in plan.changing},
                      "backups": {d.host: running[d.host] for d in plan.changing},
                      "sections": sections, "post_checks": post_checks, "timeout_ops": timeout_ops},

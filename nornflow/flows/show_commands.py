@@ -21,6 +21,7 @@ def show_commands(
     retry_delay: float = 5.0,
     failure_budget: int | str | None = None,
     max_sessions: int = 100,
+    session_limits: list[str] | None = None,
 ) -> State:
     """Send ``commands`` to every selected host; data per host is ``{command: {output, parsed}}``."""
     if not commands:
@@ -29,6 +30,7 @@ def show_commands(
         show_task, nornir=inventory, hosts=hosts, name="show_commands",
         task_kwargs={"commands": list(commands), "parse": parse},
         retries=retries, retry_delay=retry_delay, max_sessions=max_sessions,
+        session_limits=session_limits or (),
     )
     publish_run(result, "show-commands", extra=[f"Commands: `{'`, `'.join(commands)}`"])
     return final_state(result, failure_budget)

@@ -36,7 +36,7 @@ from nornflow.plan.model import HostSelection, Plan, Step
 from nornflow.plan.outcome import PlanOutcome, StepOutcome, now, outcome_summary, rerun_plan
 from nornflow.plan.planner import PlannedPlan, StepState, check_selections, skip_reason, validate
 from nornflow.plan.registry import FlowRegistry, load_reference
-from nornflow.plan.steps import plan_step, run_flow_step
+from nornflow.plan.steps import plan_step, resource_names, run_flow_step
 from nornflow.records import HostRecord
 from nornflow.redaction import redact_text
 
@@ -50,6 +50,7 @@ class Prepared:
     flows: dict[str, Any] = field(default_factory=dict)
     hosts: dict[str, list[str] | None] = field(default_factory=dict)
     slots: dict[str, int] = field(default_factory=dict)
+    step_slots: dict[str, int] = field(default_factory=dict)
 
 
 def slug(text: str) -> str:
@@ -70,7 +71,8 @@ def ensure_limits(names: set[str], sizes: dict[str, int]) -> dict[str, int]:
             if name not in sizes:
                 raise PlanError(
                     f"resource {name!r} has no Prefect concurrency limit and the plan gives no size; "
-                    f"add `resources: {{{name}: N}}` to the plan or run `prefect gcl create {name} --limit N`"
+                    f"add `resources: {{{name}: N}}` to the plan (a per-host name may be sized by its template, "
+                    f"e.g. 'site:{{site}}': N) or run `prefect gcl create {name} --limit N`"
                 )
             client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=sizes[name]))
             found[name] = sizes[name]
@@ -81,18 +83,32 @@ def _accepts(fn: Any, name: str) -> bool:
     return name in inspect.signature(getattr(fn, "fn", fn)).parameters
 
 
+def _check_limitable(step: Step, fn: Any) -> None:
+    """A flow step with ``resources:`` needs a flow that hands them to its device sessions."""
+    if _accepts(fn, "session_limits") or _accepts(fn, "resources"):
+        return
+    raise PlanError(
+        f"step {step.name!r}: flow {step.flow!r} takes no `session_limits` parameter, so its device "
+        f"sessions cannot hold the resources {step.resources}. Either (a) drop `resources:` from the step "
+        f"(cap this run's own sessions with `params: {{max_sessions: N}}`, not across flows), (b) run the "
+        f"work as a task step (`task: package.module:function` with `resources:`), or (c) give the flow a "
+        f"`session_limits: list[str] | None = None` parameter and pass it on as "
+        f"`run_task(..., session_limits=session_limits or ())`"
+    )
+
+
 def prepare(planned: PlannedPlan, inventory: str | None, registry: FlowRegistry,
             skip: set[str] | None = None) -> Prepared:
     """The preflight: import, select, size; raise one :class:`PlanError` before any device is touched."""
     plan, ready = planned.plan, Prepared(planned, inventory)
     todo = [s for s in plan.steps if s.name not in (skip or set())]
     needs_hosts: list[str] = []
+    nr = None
     for step in todo:
         if step.flow is not None:
             fn = ready.flows[step.name] = registry.load(step.flow)
-            if step.resources and not _accepts(fn, "resources"):
-                raise PlanError(f"step {step.name!r}: flow {step.flow!r} takes no `resources` parameter, so "
-                                f"its sessions cannot be limited; run a task step for limited sessions")
+            if step.resources:
+                _check_limitable(step, fn)
             if _accepts(fn, "hosts") or _accepts(fn, "inventory"):
                 needs_hosts.append(step.name)
         else:
@@ -108,10 +124,40 @@ def prepare(planned: PlannedPlan, inventory: str | None, registry: FlowRegistry,
             return HostFilter.coerce(sel.as_filter() if sel else None).select(nr)
 
         ready.hosts.update(check_selections(plan, select, only=needs_hosts))
-    wanted = {r for s in todo for r in s.resources}
+    limits = step_limits(todo, ready.hosts, nr)
+    wanted = {name for names in limits.values() for name, _ in names}
     if wanted:
-        ready.slots = ensure_limits(wanted, plan.resources)
+        sizes = {name: plan.resources.get(name, plan.resources.get(template, 0))
+                 for names in limits.values() for name, template in names}
+        ready.slots = ensure_limits(wanted, {k: v for k, v in sizes.items() if v})
+        ready.step_slots = {step: min(ready.slots[name] for name, _ in names)
+                            for step, names in limits.items() if names}
     return ready
+
+
+def step_limits(steps: list[Step], hosts: dict[str, list[str] | None], nr: Any) -> dict[str, set[tuple[str, str]]]:
+    """Each limited step's concurrency-limit names, with the template each came from.
+
+    ``site:{site}`` becomes one limit per site of the step's hosts; a name without fields
+    is itself. A plan sizes a limit by its name or by its template (``resources:``).
+    """
+    found: dict[str, set[tuple[str, str]]] = {}
+    for step in steps:
+        if not step.resources:
+            continue
+        names: set[tuple[str, str]] = set()
+        selected = hosts.get(step.name)
+        for template in step.resources:
+            if nr is None or selected is None:
+                if "{" in template:
+                    raise PlanError(f"step {step.name!r}: resource {template!r} names host fields, but the step "
+                                    f"selects no hosts; use a plain name")
+                names.add((template, template))
+                continue
+            for host in selected:
+                names.update((name, template) for name in resource_names([template], nr.inventory.hosts[host]))
+        found[step.name] = names
+    return found
 
 
 def _failed_records(hosts: list[str] | None, reason: str) -> list[HostRecord]:
@@ -124,11 +170,12 @@ def run_step(step: Step, ready: Prepared, context: dict[str, Any]) -> StepOutcom
     started = now()
     try:
         if step.task is not None:
-            slots = min((ready.slots[r] for r in step.resources), default=None)
+            slots = ready.step_slots.get(step.name)
             runner = plan_step.with_options(flow_run_name=step.name, timeout_seconds=step.timeout)
             return runner(step, str(ready.inventory), hosts or [], slots)
         return run_flow_step(step, ready.flows[step.name], inventory=ready.inventory, hosts=hosts,
-                             context={**context, "resources": step.resources or None})
+                             context={**context, "session_limits": step.resources or None,
+                                      "resources": step.resources or None})
     except Exception as exc:
         reason = describe_error(exc)
         return StepOutcome(name=step.name, state="failed", reason=reason,

@@ -87,7 +87,9 @@ class Step(BaseModel):
     canary: int = Field(default=1, ge=1, description="hosts in the first wave (mode: waves)")
     wave_size: int = Field(default=10, ge=1, description="hosts per later wave (mode: waves)")
     resources: list[str] = Field(
-        default_factory=list, description="named concurrency limits each device session holds one slot of"
+        default_factory=list,
+        description="concurrency limits each device session holds one slot of: names ('jump1') or "
+        "per-host templates ('site:{site}', '{data[jump]}'); a flow step's flow must take session_limits",
     )
 
     @field_validator("depends_on", mode="before")
@@ -149,7 +151,8 @@ class Plan(BaseModel):
     description: str = ""
     inventory: str | None = Field(default=None, description="inventory path, relative to the plan file")
     resources: dict[str, int] = Field(
-        default_factory=dict, description="concurrency limit name -> slots (created when missing)"
+        default_factory=dict,
+        description="concurrency limit name or template ('site:{site}') -> slots (created when missing)",
     )
     flows: dict[str, str] = Field(
         default_factory=dict, description="extra registry entries: name -> 'file.py:flow' or 'module:flow'"

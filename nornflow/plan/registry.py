@@ -23,6 +23,8 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_FLOWS: dict[str, str] = {
     "backup_configs": "nornflow.flows.backup_configs:backup_configs",
+    "check_compliance": "nornflow.flows.check_compliance:check_compliance",
+    "deploy_config": "nornflow.flows.deploy_config:deploy_config",
     "show_commands": "nornflow.flows.show_commands:show_commands",
     "record_incident": "nornflow.plan.builtin:record_incident",
 }

@@ -12,14 +12,18 @@ import contextvars
 import functools
 import inspect
 import math
+import re
+import string
 from collections.abc import Callable
 from typing import Any
 
+from nornir.core.inventory import Host
 from nornir.core.task import Task
 from prefect import State, flow
 from prefect.concurrency.sync import concurrency
 
-from nornflow.engine import run_task
+from nornflow.engine import limit_names, run_task
+from nornflow.exceptions import PlanError
 from nornflow.inventory import load_nornir
 from nornflow.plan.model import Step
 from nornflow.plan.outcome import StepOutcome, now
@@ -32,18 +36,49 @@ NornirTask = Callable[..., Any]
 DEFAULT_HOST_TIMEOUT = 120.0
 
 
+#: The fields a resource template may name, as :func:`nornflow.engine.limit_names` fills them.
+LIMIT_FIELDS = ("host", "site", "role", "platform", "data")
+
+
+def resource_names(templates: list[str], host: Host) -> list[str]:
+    """The limit names one host's session holds: ``jump1`` as is, ``site:{site}`` per host.
+
+    Templates are those of :func:`nornflow.engine.limit_names` (``{host}``, ``{site}``,
+    ``{role}``, ``{platform}``, ``{data[KEY]}``); a field the host lacks is a :class:`PlanError`.
+    """
+    for template in templates:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        except ValueError as exc:
+            raise PlanError(f"resource {template!r}: {exc} (write a literal brace as {{{{ or }}}})") from None
+        for field in fields:
+            root = re.split(r"[.\[]", field, maxsplit=1)[0]
+            if root not in LIMIT_FIELDS:
+                raise PlanError(f"resource {template!r}: unknown field {{{root}}}; a resource template may use "
+                                f"{', '.join('{' + f + '}' for f in LIMIT_FIELDS[:4])} or {{data[KEY]}}")
+            value = host.platform if root == "platform" else host.get(root) if root in ("site", "role") else ""
+            if value is None:
+                raise PlanError(f"resource {template!r}: host {host.name} has no {root} in the inventory")
+    try:
+        return sorted(set(limit_names(host, templates)))
+    except (KeyError, IndexError, AttributeError) as exc:
+        raise PlanError(f"resources {templates}: host {host.name} lacks {exc} in its data") from None
+
+
 def limited(inner: NornirTask, resources: list[str], wait: float | None = None) -> NornirTask:
     """Wrap a Nornir task so each host's session holds one slot of every named limit.
 
     The slots are global Prefect concurrency limits, so the cap holds across every flow
-    that names the resource. The session is closed before the slots are given back.
+    that names the resource; templates such as ``site:{site}`` name one limit per site
+    (see :func:`resource_names`). The session is closed before the slots are given back.
     """
-    names = sorted(set(resources))
+    templates = sorted(set(resources))
     # The runner's host threads start bare; give each the Prefect settings/client context
     # of the flow that built the wrapper, so slots are taken from the same server.
     captured = contextvars.copy_context()
 
     def hold(task: Task, kwargs: dict[str, Any]) -> Any:
+        names = resource_names(templates, task.host)
         with concurrency(names, occupy=1, timeout_seconds=wait, strict=True):
             try:
                 return inner(task, **kwargs)

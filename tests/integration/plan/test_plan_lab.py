@@ -125,3 +125,20 @@ def test_run_plan_flow_publishes_and_ends_failed_when_a_step_fails(lab, tmp_path
     artifact = Artifact.get("plan-flows-outcome")
     assert PlanOutcome.from_json(artifact.data).steps["bad"].state == "failed"
     assert "```mermaid" in Artifact.get("plan-flows").data
+
+
+def test_resource_template_makes_one_limit_per_site(lab, sessions):
+    template = f"plan-test-{uuid.uuid4().hex[:8]}:{{site}}"
+    plan = Plan.from_dict({"name": "per-site", "resources": {template: 1}, "steps": {
+        "all": {"task": HOLD, "params": {"seconds": 0.8}, "resources": template},
+    }})
+    sessions.reset()
+    outcome = plan_flow(plan, str(lab.inventory_dir))
+    assert outcome.steps["all"].state == "completed" and len(outcome.steps["all"].ok_hosts) == 6
+    assert sessions.total == 6
+    assert 1 < sessions.peak <= 3                        # one session per site at a time, the sites in parallel
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        for site in ("fra", "ams", "nyc"):
+            assert client.read_global_concurrency_limit_by_name(template.format(site=site)).limit == 1
