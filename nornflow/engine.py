@@ -50,6 +50,11 @@ def limit_names(host: Host, templates: Iterable[str]) -> list[str]:
     return [t.format(**fields) for t in templates]
 
 
+def _cause(exc: NornirSubTaskError) -> BaseException:
+    """The exception a failed subtask raised (what the device or driver said), else ``exc``."""
+    return next((r.exception for r in exc.result if r.exception is not None), exc)
+
+
 def _run_inner(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any], resolver: Any,
                logger: Any) -> MultiResult:
     """Run ``inner``; when the device rejects the credentials and a referenced secret has
@@ -57,7 +62,7 @@ def _run_inner(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any], reso
     try:
         return task.run(task=inner, **inner_kwargs)
     except NornirSubTaskError as exc:
-        cause = next((r.exception for r in exc.result if r.exception is not None), exc)
+        cause = _cause(exc)
         if resolver is None or not is_auth_failure(cause):
             raise
         from nornflow.secrets import refresh_host_credentials
@@ -94,8 +99,7 @@ def _host_task(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any],
             duration=time.perf_counter() - started,
         )
     except NornirSubTaskError as exc:
-        cause = next((r.exception for r in exc.result if r.exception is not None), exc)
-        return Result(host=task.host, failed=True, exception=cause, duration=time.perf_counter() - started)
+        return Result(host=task.host, failed=True, exception=_cause(exc), duration=time.perf_counter() - started)
     except Exception as exc:  # a limit that does not exist, a lease that failed
         return Result(host=task.host, failed=True, exception=exc, duration=time.perf_counter() - started)
     finally:

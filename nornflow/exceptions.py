@@ -23,10 +23,6 @@ class FailureBudgetExceeded(NornFlowError, RuntimeError):
     """More hosts failed than the run's failure budget allows."""
 
 
-class BatchTimeout(NornFlowError, TimeoutError):
-    """A batch of hosts did not finish before its outer deadline."""
-
-
 class LabError(NornFlowError, RuntimeError):
     """The simulated device lab could not start, or its state file is unusable."""
 

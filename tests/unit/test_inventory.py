@@ -93,7 +93,9 @@ def test_empty_hosts_file(tmp_path):
     ],
 )
 def test_filters(inventory, spec, expected):
-    assert HostFilter.coerce(spec).select(load_nornir(inventory)) == expected
+    nr = load_nornir(inventory)
+    assert HostFilter.coerce(spec).select(nr) == expected
+    assert sorted(HostFilter.coerce(spec).apply(nr).inventory.hosts) == expected
 
 
 def test_filter_that_matches_nothing_is_an_error_listing_what_exists(inventory):

@@ -143,6 +143,21 @@ class Moto:
             aws_secret_access_key="testing",
         )
 
+    def block(self):  # type: ignore[no-untyped-def]
+        """A NornFlow AWS Secrets Manager block pointed at this moto server."""
+        from prefect_aws import AwsClientParameters, AwsCredentials
+
+        from nornflow.blocks import AwsSecretsManager
+
+        return AwsSecretsManager(
+            aws_credentials=AwsCredentials(
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+                region_name=self.region,
+                aws_client_parameters=AwsClientParameters(endpoint_url=self.url),
+            )
+        )
+
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[Moto]:

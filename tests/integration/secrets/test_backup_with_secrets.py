@@ -16,7 +16,7 @@ import yaml
 
 import nornflow.engine
 import nornflow.inventory
-from nornflow.blocks import AwsSecretsManager, AzureKeyVault, DopplerSecrets, VaultSecrets
+from nornflow.blocks import AzureKeyVault, DopplerSecrets, VaultSecrets
 from tests.integration.secrets.conftest import Bao, Moto
 from tests.servers.azure_keyvault import AzureKeyVaultStandIn
 from tests.servers.doppler import DopplerStandIn
@@ -39,7 +39,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
 def references(lab, bao: Bao, moto_server: Moto, azure_kv: AzureKeyVaultStandIn, doppler: DopplerStandIn):  # type: ignore[no-untyped-def]
     """Store the lab's credentials in every backend; return backend -> (username ref, password ref)."""
     from prefect.blocks.system import Secret
-    from prefect_aws import AwsClientParameters, AwsCredentials
 
     user, password = lab.username, lab.password
     bao.client().secrets.kv.v2.create_or_update_secret("lab/creds", {"username": user, "password": password})
@@ -47,14 +46,7 @@ def references(lab, bao: Bao, moto_server: Moto, azure_kv: AzureKeyVaultStandIn,
     moto_server.client().create_secret(
         Name="lab/creds", SecretString=json.dumps({"username": user, "password": password})
     )
-    AwsSecretsManager(
-        aws_credentials=AwsCredentials(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name=moto_server.region,
-            aws_client_parameters=AwsClientParameters(endpoint_url=moto_server.url),
-        )
-    ).save("it-lab-aws", overwrite=True)
+    moto_server.block().save("it-lab-aws", overwrite=True)
     azure_kv.add_client("lab-app", "lab-app-secret")
     azure_kv.put("lab-creds", json.dumps({"username": user, "password": password}))
     AzureKeyVault(

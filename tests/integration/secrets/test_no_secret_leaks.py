@@ -85,9 +85,7 @@ def test_rotated_secret_is_reread_once_when_the_device_rejects_it(tmp_path: Path
     """The device's password and the AWS secret rotate between two runs that share a resolver:
     the cached value is refused, the engine re-reads the secret and the host succeeds."""
     from prefect import flow
-    from prefect_aws import AwsClientParameters, AwsCredentials
 
-    from nornflow.blocks import AwsSecretsManager
     from nornflow.engine import run_task
     from nornflow.lab import Lab
     from nornflow.secrets import Resolver
@@ -95,10 +93,7 @@ def test_rotated_secret_is_reread_once_when_the_device_rejects_it(tmp_path: Path
 
     client = moto_server.client()
     client.create_secret(Name="lab/rotating", SecretString=json.dumps({"password": "first-pass-1"}))
-    AwsSecretsManager(aws_credentials=AwsCredentials(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=moto_server.region,
-        aws_client_parameters=AwsClientParameters(endpoint_url=moto_server.url),
-    )).save("it-rotating", overwrite=True)
+    moto_server.block().save("it-rotating", overwrite=True)
     resolver = Resolver(ttl=3600)
 
     @flow

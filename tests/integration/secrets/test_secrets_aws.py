@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from prefect_aws import AwsClientParameters, AwsCredentials
 
-from nornflow.blocks import AwsSecretsManager
 from nornflow.exceptions import SecretNotFound
 from nornflow.secrets import Resolver, references_for_host, refresh_host_credentials, resolve_inventory
 from tests.integration.secrets.conftest import Moto
@@ -23,14 +21,7 @@ def aws(moto_server: Moto) -> Moto:
         Name="network/core", SecretString=json.dumps({"username": "netops", "password": "aws-pw-1"})
     )
     client.create_secret(Name="network/enable", SecretString="aws-enable-pw")
-    AwsSecretsManager(
-        aws_credentials=AwsCredentials(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name=moto_server.region,
-            aws_client_parameters=AwsClientParameters(endpoint_url=moto_server.url),
-        ),
-    ).save(BLOCK, overwrite=True)
+    moto_server.block().save(BLOCK, overwrite=True)
     return moto_server
 
 
