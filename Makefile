@@ -1,22 +1,27 @@
 # Two commands for a newcomer: `make demo` and `make test`. Nothing to install by hand.
+# Both install one locked set of versions (uv.lock) with uv; `make lock` refreshes the lock.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+UV_VERSION := 0.13.9
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: demo test e2e lint bench clean
+.PHONY: demo test e2e lint bench lock clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+$(UV):
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION)
 
-$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[lab]'
+$(VENV)/.demo-installed: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --quiet --frozen --python $(PYTHON) --extra lab
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# The test environment is a superset of the demo's: after it, `make demo` installs nothing.
+$(VENV)/.test-installed: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --quiet --frozen --python $(PYTHON) --extra test
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed
@@ -38,5 +43,9 @@ lint: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/backup.py --sizes 100
 
+# Refresh uv.lock to the newest versions pyproject.toml allows (then run `make test`).
+lock: | $(UV)
+	$(UV) lock --upgrade
+
 clean:
-	rm -rf $(VENV) .nornflow .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .nornflow .pytest_cache .mypy_cache .ruff_cache
