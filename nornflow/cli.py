@@ -1,10 +1,18 @@
-"""``nornflow``: the lab, the flows and the plans from a terminal."""
+"""``nornflow``: the lab, the flows and the plans from a terminal.
+
+An expected error (any NornFlowError) prints one line, ``nornflow: <message>``, and exits 2;
+anything else prints one line naming the exception and exits 1. ``--debug`` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +50,12 @@ def _filter(args: argparse.Namespace) -> dict[str, list[str]] | None:
 
 
 def _backup(args: argparse.Namespace) -> int:
+    from nornflow.engine import result_of
     from nornflow.flows import backup_configs
 
     state = backup_configs(inventory=args.inventory, backup_dir=args.dir, hosts=_filter(args),
                            retries=args.retries, return_state=True)
+    result_of(state)  # raises what the flow raised, if it raised
     print(state.message)
     return 0 if state.is_completed() else 1
 
@@ -80,7 +90,10 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``nornflow`` parser; commands that run flows or talk to Prefect set ``uses_prefect``."""
     parser = argparse.ArgumentParser(prog="nornflow", description=__doc__)
+    parser.add_argument("--debug", action="store_true",
+                        help="print the traceback of an error (and keep it in Prefect's console logs)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     lab = sub.add_parser("lab", help="simulated device lab (fakenos)")
@@ -96,40 +109,94 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--dir", default="backups", help="backup git repository")
     backup.add_argument("--retries", type=int, default=1)
     _add_filters(backup)
-    backup.set_defaults(func=_backup)
+    backup.set_defaults(func=_backup, uses_prefect=True)
 
     show = sub.add_parser("show", help="run the show_commands flow")
     show.add_argument("inventory")
     show.add_argument("commands", nargs="+")
     show.add_argument("--parse", action="store_true", help="parse with ntc-templates")
     _add_filters(show)
-    show.set_defaults(func=_show)
+    show.set_defaults(func=_show, uses_prefect=True)
 
     demo = sub.add_parser("demo", help="lab + backup + show, with a summary")
     demo.add_argument("--size", type=int, default=10)
     demo.add_argument("--dir", default=".nornflow/demo")
-    demo.set_defaults(func=_demo)
+    demo.set_defaults(func=_demo, uses_prefect=True)
 
-    try:
-        from nornflow.plan import cli as plan_cli
-    except ImportError:
-        pass
-    else:
-        plan_cli.register(sub)
-    __import__("nornflow.doctor", fromlist=["register"]).register(sub)
+    from nornflow.deploy import doctor
+    from nornflow.plan import cli as plan_cli
+
+    plan_cli.register(sub)
+    doctor.register(sub)
     return parser
 
 
+class _WithoutTraceback(logging.Formatter):
+    """Formats a record with the wrapped formatter, minus its traceback.
+
+    The record itself keeps the traceback, so the handlers that send logs to the Prefect
+    API (they format their own copy) still have it.
+    """
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+@contextlib.contextmanager
+def console_without_tracebacks() -> Iterator[None]:
+    """Prefect's console log lines without tracebacks while the block runs (the API logs keep them).
+
+    Prefect's flow engine logs a flow's exception with its traceback ("Encountered exception
+    during execution"); at a terminal that buries the one-line error :func:`main` prints.
+    """
+    from prefect.logging.configuration import PROCESS_LOGGING_CONFIG, setup_logging
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    if not PROCESS_LOGGING_CONFIG:  # what importing prefect's flow API would do next anyway
+        setup_logging()
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    formatters = [h.formatter for h in handlers]
+    for handler, formatter in zip(handlers, formatters, strict=True):
+        handler.setFormatter(_WithoutTraceback(formatter))
+    try:
+        yield
+    finally:
+        for handler, formatter in zip(handlers, formatters, strict=True):
+            handler.setFormatter(formatter)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; errors become one line on stderr (2 expected, 1 unexpected), ``--debug`` adds the traceback."""
     apply_prefect_defaults()
     args = build_parser().parse_args(argv)
     from nornflow.exceptions import NornFlowError
 
+    quiet = getattr(args, "uses_prefect", False) and not args.debug
     try:
-        return int(args.func(args) or 0)
+        with console_without_tracebacks() if quiet else contextlib.nullcontext():
+            return int(args.func(args) or 0)
     except NornFlowError as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"nornflow: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+            print(f"nornflow: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        else:
+            print(f"nornflow: unexpected error: {type(exc).__name__}: {exc} "
+                  "(run again with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

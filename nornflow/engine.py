@@ -26,7 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from nornflow.errors import describe_error, is_auth_failure
+from nornflow.explain import describe_error, is_auth_failure
 from nornflow.inventory import HostFilter, load_nornir
 from nornflow.records import HostRecord, RunResult, parse_budget
 from nornflow.redaction import install_log_filter, redact, redact_text
@@ -273,8 +273,14 @@ def _resolve_secrets(nr: Nornir, resolver: Any) -> tuple[Any, dict[str, str]]:
 
 
 def result_of(state: State) -> RunResult:
-    """The :class:`RunResult` a flow returned through :func:`final_state`, whatever the state."""
+    """The :class:`RunResult` a flow returned through :func:`final_state`, whatever the state.
+
+    A flow that raised before it had a result (a filter that matches no host, a missing
+    inventory) has no RunResult: its exception is raised again here, for the caller to report.
+    """
     result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
     if not isinstance(result, RunResult):
         raise TypeError(f"flow run state {state.name!r} carries {type(result).__name__}, not a RunResult: {result}")
     return result

@@ -1,10 +1,15 @@
-"""Doppler secrets as a Prefect block (REST API through httpx, already a Prefect dependency)."""
+"""Doppler secrets as a Prefect block (REST API through httpx, already a Prefect dependency).
+
+The fetch code lives in :mod:`nornflow.secrets.doppler`, imported by name on the first read
+like the other backends, so this module does not import it.
+"""
 
 from __future__ import annotations
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from nornflow.blocks._lazy import backend_module
 from nornflow.secrets.reference import Document
 
 
@@ -29,6 +34,6 @@ class DopplerSecrets(Block):
 
     def read_secret(self, path: str, version: str | None = None) -> Document:
         """Return the computed value of the secret named ``path``."""
-        from nornflow.secrets import doppler  # deferred like the other backends; httpx ships with Prefect
-
-        return doppler.read(self, path, version)
+        backend = backend_module("doppler", extra=None, sdk="httpx")
+        result: Document = backend.read(self, path, version)
+        return result

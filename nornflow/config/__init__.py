@@ -4,7 +4,7 @@
     from nornflow.flows import deploy_config, check_compliance
 """
 
-from nornflow.config.errors import (
+from nornflow.config.exceptions import (
     ConfigRejected,
     RollbackFailed,
     RolledBack,

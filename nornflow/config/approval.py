@@ -8,7 +8,7 @@ hash is refused, so a person never approves a diff they did not see.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from prefect.input import RunInput
@@ -23,7 +23,8 @@ class PlanApproval(RunInput):
     approve: bool = Field(default=False, description="true applies the plan, false rejects it")
     plan_hash: str = Field(default="", description="the hash at the top of the plan artifact; must match")
     comment: str = Field(default="", description="why: a ticket, a change window, a reason to reject")
-    approver: str = Field(default="", description="who decides (Prefect's UI does not tell the flow)")
+    approver: str = Field(default="", description=(
+        "who decides; in team mode the NornFlow gateway replaces it with the logged-in approver"))
 
 
 class Decision(BaseModel):
@@ -33,7 +34,7 @@ class Decision(BaseModel):
     plan_hash: str
     approver: str = ""
     comment: str = ""
-    decided_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    decided_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     reason: str = ""
 
     @property

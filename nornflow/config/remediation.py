@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from hier_config import HConfig, Platform, WorkflowRemediation, get_hconfig
 
-from nornflow.config.errors import UnsupportedPlatform
+from nornflow.config.exceptions import UnsupportedPlatform
 
 #: Nornir (scrapli) platform names to hier-config platforms.
 PLATFORMS: dict[str, Platform] = {

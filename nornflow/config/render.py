@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from nornir.core.inventory import Host
 
-from nornflow.config.errors import TemplateError
+from nornflow.config.exceptions import TemplateError
 
 
 def template_candidates(platform: str | None, role: str | None) -> list[str]:

@@ -15,11 +15,11 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from nornflow.config.errors import ConfigRejected, RollbackFailed, RolledBack, StalePlan, VerificationFailed
+from nornflow.config.exceptions import ConfigRejected, RollbackFailed, RolledBack, StalePlan, VerificationFailed
 from nornflow.config.plan import DevicePlan
 from nornflow.config.remediation import config_hash, remediation, unified_diff
 from nornflow.config.render import Renderer
-from nornflow.errors import describe_error
+from nornflow.explain import describe_error
 from nornflow.tasks.backup import get_running_config
 
 

@@ -23,8 +23,8 @@ from nornflow.config.approval import Decision, PlanApproval, auto_approval, deci
 from nornflow.config.plan import ConfigPlan, DevicePlan
 from nornflow.config.render import Renderer
 from nornflow.config.tasks import apply_config, plan_config
+from nornflow.deploy.locks import DEVICE_LOCKS, ensure_device_locks
 from nornflow.engine import final_state, run_task
-from nornflow.locks import DEVICE_LOCKS, ensure_device_locks
 from nornflow.records import HostRecord, RunResult
 from nornflow.reporting import publish_markdown, publish_run
 

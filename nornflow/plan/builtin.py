@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from nornflow.redaction import redact, redact_text
 def incident_markdown(title: str, plan_outcome: dict[str, Any] | None) -> str:
     """The failed steps so far with their failed hosts and errors, as a person reads them."""
     steps = (plan_outcome or {}).get("steps", {})
-    lines = [f"# Incident: {title}", "", f"recorded {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC", "",
+    lines = [f"# Incident: {title}", "", f"recorded {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC", "",
              "| step | state | failed hosts | reason |", "| --- | --- | --- | --- |"]
     for name, step in steps.items():
         if step.get("state") != "failed":
@@ -47,7 +47,7 @@ def record_incident(
     if incident_dir:
         folder = Path(incident_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"incident-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}.json"
+        path = folder / f"incident-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.json"
         path.write_text(json.dumps(redact(record), indent=1), encoding="utf-8")
         record["path"] = str(path)
     get_run_logger().warning("incident recorded: %s (failed steps: %s)", title, ", ".join(failed) or "none")

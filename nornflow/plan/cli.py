@@ -1,14 +1,14 @@
 """``nornflow plan validate|show|run FILE``: register with ``register(subparsers)``.
 
 Validate and show never import Prefect (they stay fast); run does. Each handler
-returns the process exit code: 0 ok, 1 the plan ran and something failed, 2 the plan
-or its inputs are invalid.
+returns the process exit code: 0 ok, 1 the plan ran and something failed; an invalid
+plan or input raises a NornFlowError, which :func:`nornflow.cli.main` prints as one
+line and turns into exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
         sub.add_argument("file", type=Path, help="plan YAML file")
         sub.add_argument("--inventory", "-i", help="inventory directory (default: the plan's inventory:)")
-        sub.set_defaults(func=handler)
+        sub.set_defaults(func=handler, uses_prefect=name == "run")
         if name == "validate":
             sub.add_argument("--no-inventory", action="store_true", help="skip the host selection check")
         if name == "show":
@@ -51,28 +51,20 @@ def _load(args: argparse.Namespace) -> PlannedPlan:
     return validate(plan)
 
 
-def _fail(exc: Exception) -> int:
-    print(f"error: {exc}", file=sys.stderr)
-    return 2
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
-    try:
-        planned = _load(args)
-        plan = planned.plan
-        checked = ""
-        if plan.inventory and not args.no_inventory:
-            from nornflow.inventory import HostFilter, load_nornir
+    planned = _load(args)
+    plan = planned.plan
+    checked = ""
+    if plan.inventory and not args.no_inventory:
+        from nornflow.inventory import HostFilter, load_nornir
 
-            nr = load_nornir(plan.inventory)
-            hosts = check_selections(
-                plan, lambda sel: HostFilter.coerce(sel.as_filter() if sel else None).select(nr),
-                only=[s.name for s in plan.steps if s.hosts is not None or s.task is not None],
-            )
-            matched = len({h for names in hosts.values() for h in names})
-            checked = f"; selections match {matched} hosts of {plan.inventory}"
-    except NornFlowError as exc:
-        return _fail(exc)
+        nr = load_nornir(plan.inventory)
+        hosts = check_selections(
+            plan, lambda sel: HostFilter.coerce(sel.as_filter() if sel else None).select(nr),
+            only=[s.name for s in plan.steps if s.hosts is not None or s.task is not None],
+        )
+        matched = len({h for names in hosts.values() for h in names})
+        checked = f"; selections match {matched} hosts of {plan.inventory}"
     size = f"{len(planned.steps)} steps in {len(planned.generations)} generations"
     print(f"plan {plan.name}: ok, {size}{checked}")
     return 0
@@ -81,42 +73,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from nornflow.plan import render
 
-    try:
-        planned = _load(args)
-    except NornFlowError as exc:
-        return _fail(exc)
+    planned = _load(args)
     print(render.plan_markdown(planned) if args.markdown else render.plan_text(planned))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        validate(Plan.from_yaml(args.file))  # fail fast on a bad plan, before Prefect starts
-    except NornFlowError as exc:
-        return _fail(exc)
+    validate(Plan.from_yaml(args.file))  # fail fast on a bad plan, before Prefect starts
     from nornflow.plan import render
     from nornflow.plan.flow import run_plan
     from nornflow.plan.outcome import PlanOutcome
 
     state = run_plan(plan_file=str(args.file), inventory=args.inventory, rerun=args.rerun, return_state=True)
     outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, BaseException):
+        raise outcome  # the plan raised before it had an outcome (a selection that matches nothing...)
     if not isinstance(outcome, PlanOutcome):
-        print(f"error: the plan did not run: {state.message or outcome}", file=sys.stderr)
-        return 2
+        raise NornFlowError(f"the plan did not run: {state.message or outcome}")
 
     if args.outcome:
         args.outcome.write_text(outcome.to_json(), encoding="utf-8")
     print(render.outcome_text(validate(outcome.plan, check_flows=False), outcome))
     return 0 if outcome.state == "completed" else 1
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m nornflow.plan.cli``) until the main CLI wires ``plan`` in."""
-    parser = argparse.ArgumentParser(prog="nornflow")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -28,8 +28,8 @@ from prefect.events import emit_event
 from prefect.exceptions import ObjectNotFound
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from nornflow.errors import describe_error
 from nornflow.exceptions import PlanError
+from nornflow.explain import describe_error
 from nornflow.inventory import HostFilter, load_nornir
 from nornflow.plan import render
 from nornflow.plan.model import HostSelection, Plan, Step

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -133,7 +133,7 @@ class Server:
     def post_event(self, event: str, resource_id: str, payload: dict[str, Any]) -> None:
         """What an external syslog relay or webhook sender does: POST /api/events."""
         self.api("POST", "/events", [{
-            "id": str(uuid.uuid4()), "occurred": datetime.now(timezone.utc).isoformat(),
+            "id": str(uuid.uuid4()), "occurred": datetime.now(UTC).isoformat(),
             "event": event, "resource": {"prefect.resource.id": resource_id}, "payload": payload,
         }])
 

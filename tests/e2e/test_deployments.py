@@ -67,7 +67,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         deploy_file.write_text(yaml.safe_dump(variant(lab.inventory_dir, backups), sort_keys=False))
         cli.run(BIN / "prefect", "work-pool", "create", POOL, "--type", "process")
         env = cli.env(NORNFLOW_NOTIFY_URL=receiver.url)
-        print(cli.run(sys_python(), "-m", "nornflow.automations", "deployments/automations.yaml", env=env))
+        print(cli.run(sys_python(), "-m", "nornflow.deploy.automations", "deployments/automations.yaml", env=env))
         print(cli.run(sys_python(), "-m", "nornflow.cli", "doctor", "--file", str(deploy_file), "--fix"))
         print(cli.run(BIN / "prefect", "deploy", "--all", "--prefect-file", str(deploy_file)))
         cli.start_worker(POOL)

@@ -14,7 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 def make_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
     """Write ca.pem, server.pem, server-key.pem into ``directory``; return their paths."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "NornFlow test CA")])
     ca_cert = (

@@ -3,7 +3,7 @@ import logging
 import pytest
 
 from nornflow import redaction
-from nornflow.errors import describe_error
+from nornflow.explain import describe_error
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -44,7 +44,7 @@ def lab4(tmp_path):
 
 
 def test_compliance_finds_exactly_the_devices_changed_behind_its_back(lab4, emitted):
-    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    since = datetime.now(UTC) - timedelta(seconds=1)
     lab4.set_running_config("ams-spine-01", lab4.running_config("ams-spine-01").replace(
         "ntp server 10.2.0.1", "ntp server 198.51.100.7"))
     lab4.set_running_config("fra-spine-02", lab4.running_config("fra-spine-02").replace(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nornflow.config.approval import PlanApproval, decide
-from nornflow.config.errors import UnsupportedPlatform
+from nornflow.config.exceptions import UnsupportedPlatform
 from nornflow.config.plan import ConfigPlan, DevicePlan
 from nornflow.config.remediation import config_hash, remediation, unified_diff
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from nornir.core.inventory import Host
 
-from nornflow.config.errors import TemplateError
+from nornflow.config.exceptions import TemplateError
 from nornflow.config.render import Renderer
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nornflow.automations import AutomationSpecError, build_automation, expand, load_spec
 from nornflow.cli import main
-from nornflow.deployfile import check_file
-from nornflow.doctor import check_automations
+from nornflow.deploy.automations import AutomationSpecError, build_automation, expand, load_spec
+from nornflow.deploy.deployfile import check_file
+from nornflow.deploy.doctor import check_automations
 
 ROOT = Path(__file__).resolve().parents[3]
 ISSUE_4 = ("flows/deploy_config.py", "flows/check_compliance.py")

@@ -7,6 +7,7 @@ import argparse
 import pytest
 import yaml
 
+from nornflow.cli import main
 from nornflow.plan import cli
 
 PLAN = {
@@ -34,7 +35,7 @@ def plan_file(tmp_path):
 
 
 def run(*argv: str) -> int:
-    return cli.main(list(argv))
+    return main(list(argv))
 
 
 def test_register_adds_plan_commands():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from nornflow.exceptions import PlanError
 from nornflow.plan import Plan, PlanOutcome, StepOutcome, rerun_plan
 from nornflow.records import HostRecord
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def rec(host: str, status: str) -> HostRecord:

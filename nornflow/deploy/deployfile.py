@@ -1,7 +1,7 @@
 """Static checks of a ``prefect.yaml``-style deployment file: no server needed.
 
 Each problem becomes a :class:`Finding` that names the file, the deployment and the field,
-says what is wrong and how to fix it. :mod:`nornflow.doctor` adds the checks that need the
+says what is wrong and how to fix it. :mod:`nornflow.deploy.doctor` adds the checks that need the
 server (work pools, blocks, variables, device locks) on top of what this module collects.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from nornflow.deploy_rules import (
+from nornflow.deploy.rules import (
     DeploymentInfo,
     Finding,
     Report,

@@ -1,7 +1,7 @@
 """``nornflow doctor``: check deployment files, automations and blocks against the server.
 
 Static checks (entrypoints, parameters, schedules, concurrency limits, triggers) come from
-:mod:`nornflow.deployfile`; this module adds what only the server knows: the work pools,
+:mod:`nornflow.deploy.deployfile`; this module adds what only the server knows: the work pools,
 the blocks and variables the files and inventories reference, the notification blocks the
 automations name, and the per-device locks change flows hold. Every finding says what is
 wrong and how to fix it; the exit code is 1 when any check failed, 0 otherwise.
@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from nornflow.deployfile import Report, check_file
+from nornflow.deploy.deployfile import Report, check_file
 
 #: Deployments with this tag change devices; their inventories' hosts need device locks.
 CHANGE_TAG = "change"
@@ -28,7 +28,7 @@ def check_automations(path: Path, report: Report) -> None:
     """Validate the automations spec offline; the blocks it names join the server checks."""
     from uuid import uuid4
 
-    from nornflow.automations import (
+    from nornflow.deploy.automations import (
         AutomationSpecError,
         block_refs,
         build_automation,
@@ -107,7 +107,7 @@ def _server_checks(report: Report, fix: bool) -> None:
 
 
 def _device_lock_checks(report: Report, fix: bool) -> None:
-    from nornflow.locks import ensure_device_locks, inventory_hosts, missing_device_locks
+    from nornflow.deploy.locks import ensure_device_locks, inventory_hosts, missing_device_locks
 
     inventories = {
         d.inventory
@@ -195,5 +195,5 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--offline", action="store_true", help="skip the checks that need the Prefect server")
     parser.add_argument("--fix", action="store_true", help="create the missing per-device locks")
-    parser.set_defaults(func=cmd_doctor)
+    parser.set_defaults(func=cmd_doctor, uses_prefect=True)
     return parser
