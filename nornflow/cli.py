@@ -124,10 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo, uses_prefect=True)
 
     from nornflow.deploy import doctor
+    from nornflow.gateway import cli as gateway_cli
     from nornflow.plan import cli as plan_cli
 
     plan_cli.register(sub)
     doctor.register(sub)
+    gateway_cli.register(sub)
     return parser
 
 

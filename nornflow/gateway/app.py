@@ -1,0 +1,377 @@
+"""The NornFlow gateway: every request to a workspace's Prefect server passes here first.
+
+For each API call: refuse parser tricks (:mod:`.http`), authenticate (:mod:`.auth`), rate-limit,
+authorize the exact route and body (:mod:`.policy`), enforce what needs the server's state
+(a paused run, four-eyes), put the approver's real identity into an approval, forward with the
+server's internal credential, audit. The Prefect UI is served unchanged behind a login session.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+
+from nornflow.gateway.audit import AuditLog
+from nornflow.gateway.auth import Authenticator, Principal, Unauthenticated
+from nornflow.gateway.events import AuditShipper
+from nornflow.gateway.http import (
+    DROP_REQUEST,
+    DROP_RESPONSE,
+    DROP_RESPONSE_PREFIXES,
+    BadRequest,
+    check_path,
+    origin_of,
+    parse_json,
+    security_headers,
+)
+from nornflow.gateway.login import LoginRoutes
+from nornflow.gateway.pages import refusal_page
+from nornflow.gateway.policy import Verdict, authorize
+from nornflow.gateway.ratelimit import RateLimiter
+from nornflow.gateway.settings import GatewaySettings
+from nornflow.gateway.store import GatewayStore
+from nornflow.gateway.upstream import Upstream
+from nornflow.gateway.websocket import WebsocketRelay
+
+log = logging.getLogger("nornflow.gateway")
+Scope = MutableMapping[str, Any]
+ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_WORKSPACE_PATH = re.compile(r"^/w/([a-z0-9][a-z0-9-]{0,39})(/.*)?$")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_RUN_ID = re.compile(r"^/flow_runs/([^/]+)/")
+_STARTS_RUNS = re.compile(r"^/(deployments/[0-9a-fA-F-]{36}/create_flow_run(/bulk)?|flow_runs)/?$")
+
+
+class Gateway:
+    """The ASGI application. One instance serves every workspace in ``upstreams``."""
+
+    def __init__(self, settings: GatewaySettings, store: GatewayStore, audit: AuditLog,
+                 upstreams: dict[str, Upstream]) -> None:
+        self.settings = settings
+        self.store = store
+        self.audit = audit
+        self.upstreams = upstreams
+        self.auth = Authenticator(store)
+        self.tls = settings.tls_enabled
+        self.public_origin = origin_of(settings.public_base_url)
+        self.allowed_origins = {origin_of(o) for o in settings.cors_origins}
+        self.api_limiter = RateLimiter(settings.api_rate_per_second, settings.api_burst)
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0), follow_redirects=False,
+                                        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        self.login = LoginRoutes(self)
+        self.websockets = WebsocketRelay(self)
+        self.shipper = AuditShipper(self)
+
+    # -- ASGI ---------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "websocket":
+            await self.websockets.handle(scope, receive, send)
+        else:
+            request = Request(scope, receive)
+            response = await self.dispatch(request)
+            await response(scope, receive, send)
+
+    async def _lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.shipper.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shipper.stop()
+                await self.client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def dispatch(self, request: Request) -> Response:
+        try:
+            check_path(request.scope.get("raw_path") or request.url.path.encode())
+            path = request.url.path
+            if path in ("/", "/login", "/logout"):
+                return await self.login.handle(request)
+            if path == "/healthz":
+                return self.finish(JSONResponse({"status": "ok", "workspaces": sorted(self.upstreams)}))
+            match = _WORKSPACE_PATH.match(path)
+            if not match or match.group(1) not in self.upstreams:
+                return self.finish(JSONResponse({"detail": f"no such page or workspace: {path}"}, 404))
+            workspace, rest = match.group(1), match.group(2) or "/"
+            if rest == "/api" or rest.startswith("/api/"):
+                return await self.api(request, workspace, rest[4:] or "/")
+            return await self.ui(request, workspace, rest)
+        except BadRequest as exc:
+            self.record(request, "", "", "denied", exc.status, {"reason": exc.message})
+            return self.finish(JSONResponse({"detail": exc.message}, exc.status))
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def finish(self, response: Response, *, html: bool = False, origin: str = "") -> Response:
+        for key, value in security_headers(tls=self.tls, html=html):
+            response.headers.setdefault(key, value)
+        if origin and origin in self.allowed_origins:
+            response.headers["access-control-allow-origin"] = origin
+            response.headers["access-control-allow-credentials"] = "true"
+            response.headers["vary"] = "Origin"
+        return response
+
+    def record(self, request: Request, workspace: str, user: str, action: str, status: int,
+               detail: dict[str, Any] | None = None) -> None:
+        self.audit.append(workspace=workspace, user=user, action=action,
+                          outcome="ok" if status < 400 else "denied",
+                          ip=request.client.host if request.client else "", method=request.method,
+                          path=request.url.path, status=status, detail=detail or {})
+
+    def deny(self, request: Request, workspace: str, user: str, status: int, reason: str,
+             action: str = "denied", origin: str = "") -> Response:
+        self.record(request, workspace, user, action, status, {"reason": reason})
+        return self.finish(JSONResponse({"detail": reason}, status), origin=origin)
+
+    def _origin_problem(self, request: Request, principal: Principal | None) -> str | None:
+        origin = origin_of(request.headers.get("origin", ""))
+        if origin and origin != self.public_origin and origin != origin_of(str(request.base_url)) \
+                and origin not in self.allowed_origins:
+            return f"origin {origin} is not allowed: add it to the gateway's cors_origins"
+        if principal is not None and principal.kind == "session" and request.method not in _SAFE_METHODS:
+            seen = origin or origin_of(request.headers.get("referer", ""))
+            if not seen:
+                return "a browser write without Origin or Referer is refused (cross-site request protection)"
+        return None
+
+    # -- the API ------------------------------------------------------------------------------------
+    async def api(self, request: Request, workspace: str, api_path: str) -> Response:
+        origin = origin_of(request.headers.get("origin", ""))
+        if request.method == "OPTIONS":
+            return self._preflight(request, workspace, origin)
+        upstream = self.upstreams[workspace]
+        if api_path in ("/health", "/ready") and request.method == "GET":
+            return await self.forward(request, upstream, None, b"")
+        try:
+            principal = self.auth.authenticate(request.headers, workspace)
+        except Unauthenticated as exc:
+            return self.deny(request, workspace, exc.user, 401, exc.reason, origin=origin)
+        if principal is None:
+            return self.deny(request, workspace, "", 401,
+                             "log in, or send a NornFlow token (PREFECT_API_AUTH_STRING=<user>:<token>)", origin=origin)
+        problem = self._origin_problem(request, principal)
+        if problem:
+            return self.deny(request, workspace, principal.user, 403, problem, origin=origin)
+        wait = self.api_limiter.hit(principal.key)
+        if wait > 0:
+            response = self.deny(request, workspace, principal.user, 429,
+                                 f"too many requests from {principal.user}: retry in {math.ceil(wait)} s",
+                                 action="ratelimited", origin=origin)
+            response.headers["retry-after"] = str(math.ceil(wait))
+            return response
+        if not principal.roles:
+            return self.deny(request, workspace, principal.user, 403,
+                             f"{principal.user} has no role in workspace {workspace!r}", origin=origin)
+        body = await self._read_body(request)
+        payload = parse_json(body, request.headers.get("content-type", "")) if body else None
+        verdict = authorize(request.method, api_path, parse_qsl(request.url.query, keep_blank_values=True),
+                            payload, principal.perms)
+        if not verdict.allowed:
+            return self.deny(request, workspace, principal.user, verdict.status, verdict.reason, origin=origin)
+        if verdict.check_not_paused and await self._is_paused(upstream, verdict.check_not_paused):
+            return self.deny(request, workspace, principal.user, 403,
+                             "this flow run is paused for an approval (or its state could not be read): "
+                             "only an approver can resume it, with the approval form in the UI", origin=origin)
+        if verdict.check_empty_job_template and await self._has_job_template(upstream,
+                                                                           verdict.check_empty_job_template):
+            return self.deny(request, workspace, principal.user, 403,
+                             "a worker may set a work pool's job template only while the pool has none: "
+                             "ask a developer to change it", origin=origin)
+        if verdict.action == "approval":
+            refusal = self._four_eyes(workspace, api_path, principal)
+            if refusal:
+                return self.deny(request, workspace, principal.user, 403, refusal, origin=origin)
+            payload = stamp_approver(api_path, payload, principal.user)
+            body = json.dumps(payload).encode()
+        return await self.forward(request, upstream, principal, body, verdict=verdict, api_path=api_path,
+                                  origin=origin)
+
+    def _preflight(self, request: Request, workspace: str, origin: str) -> Response:
+        if origin not in self.allowed_origins:
+            return self.deny(request, workspace, "", 403,
+                             f"origin {origin or '(none)'} is not allowed: add it to the gateway's cors_origins")
+        response = Response(status_code=204, headers={
+            "access-control-allow-methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+            "access-control-allow-headers": request.headers.get("access-control-request-headers", "content-type"),
+            "access-control-max-age": "600",
+        })
+        return self.finish(response, origin=origin)
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise BadRequest(413, f"the body is larger than the gateway's limit of {limit} bytes (max_body_bytes)")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(413, f"the body is larger than the gateway's limit of {limit} bytes (max_body_bytes)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _is_paused(self, upstream: Upstream, flow_run_id: str) -> bool:
+        """True when the run is paused, or when its state cannot be read (fail closed)."""
+        response = await self.client.get(f"{upstream.api_url}/flow_runs/{flow_run_id}",
+                                         headers={"authorization": upstream.authorization})
+        if response.status_code == 404:
+            return False  # an unknown run: Prefect answers 404 to the request itself
+        if response.status_code != 200:
+            return True
+        state = response.json().get("state") or {}
+        return bool(state.get("type") == "PAUSED")
+
+    async def _has_job_template(self, upstream: Upstream, pool: str) -> bool:
+        """True when the pool already has a job template, or when that cannot be read (fail closed)."""
+        response = await self.client.get(f"{upstream.api_url}/work_pools/{pool}",
+                                         headers={"authorization": upstream.authorization})
+        if response.status_code == 404:
+            return False
+        return response.status_code != 200 or bool(response.json().get("base_job_template"))
+
+    def _four_eyes(self, workspace: str, api_path: str, principal: Principal) -> str | None:
+        run_id = flow_run_of(api_path)
+        if not run_id or not self.upstreams[workspace].four_eyes:
+            return None
+        starter = self.store.run_starter(workspace, run_id)
+        if starter and starter == principal.user:
+            return (f"four-eyes: {principal.user} started this change and cannot approve it; "
+                    "another approver of the workspace must answer")
+        return None
+
+    async def forward(self, request: Request, upstream: Upstream, principal: Principal | None, body: bytes, *,
+                      verdict: Verdict | None = None, api_path: str = "", origin: str = "",
+                      html: bool = False) -> Response:
+        raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+        headers = [(k, v) for k, v in request.headers.items() if k not in DROP_REQUEST]
+        headers.append(("authorization", upstream.authorization))
+        if request.client:
+            headers.append(("x-forwarded-for", request.client.host))
+        outgoing = self.client.build_request(request.method, upstream.base_url + raw_path,
+                                             params=request.url.query or None, headers=headers, content=body or None)
+        try:
+            reply = await self.client.send(outgoing, stream=True)
+        except httpx.HTTPError as exc:
+            log.warning("workspace %s: upstream error %s", upstream.name, exc)
+            return self.finish(JSONResponse({"detail": f"workspace {upstream.name!r} is not answering; "
+                                                       "try again shortly"}, 502), origin=origin)
+        keep = [(k, v) for k, v in reply.headers.multi_items()
+                if k.lower() not in DROP_RESPONSE and not k.lower().startswith(DROP_RESPONSE_PREFIXES)]
+        if verdict is not None and principal is not None and verdict.action:
+            await reply.aread()
+            await reply.aclose()
+            self._after(request, upstream.name, principal, verdict, api_path, reply, body)
+            keep = [(k, v) for k, v in keep if k.lower() not in ("content-length", "content-encoding")]
+            response: Response = Response(reply.content, reply.status_code, headers=dict(keep))
+        else:
+            response = StreamingResponse(reply.aiter_raw(), reply.status_code, background=BackgroundTask(reply.aclose))
+            response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in keep]
+        return self.finish(response, html=html, origin=origin)
+
+    def _after(self, request: Request, workspace: str, principal: Principal, verdict: Verdict, api_path: str,
+               reply: httpx.Response, body: bytes) -> None:
+        """Audit what was done, and remember who started a run (for four-eyes)."""
+        detail: dict[str, Any] = {"route": verdict.route, "via": principal.kind}
+        if principal.token_id:
+            detail["token_id"] = principal.token_id
+        if request.method == "POST" and _STARTS_RUNS.match(api_path) and reply.status_code < 300:
+            created = reply.json()
+            for run in created if isinstance(created, list) else [created]:
+                if isinstance(run, dict) and run.get("id"):
+                    self.store.record_run_starter(workspace, str(uuid.UUID(str(run["id"]))), principal.user)
+                    detail.setdefault("flow_runs", []).append(str(run["id"]))
+        if verdict.action == "approval":
+            detail.update(approval_detail(api_path, body))
+        if verdict.action == "secret.read":
+            detail["block"] = api_path
+        self.record(request, workspace, principal.user, verdict.action or "write", reply.status_code, detail)
+
+    # -- the UI -------------------------------------------------------------------------------------
+    async def ui(self, request: Request, workspace: str, rest: str) -> Response:
+        try:
+            principal = self.auth.authenticate(request.headers, workspace)
+        except Unauthenticated:
+            principal = None
+        if principal is None or principal.kind != "session":
+            return self.login.redirect_to_login(request)
+        if not principal.roles:
+            self.record(request, workspace, principal.user, "denied", 403, {"reason": "no role in workspace"})
+            return self.finish(HTMLResponse(refusal_page(
+                "No access", f"You have no role in workspace {workspace!r}. Ask one of its owners.", principal.user),
+                403), html=True)
+        upstream = self.upstreams[workspace]
+        if rest.endswith("/ui-settings"):
+            reply = await self.client.get(upstream.base_url + request.url.path,
+                                          headers={"authorization": upstream.authorization})
+            settings = reply.json()
+            settings["auth"] = None  # the gateway's session replaces the UI's own password prompt
+            settings["csrf_enabled"] = False
+            return self.finish(JSONResponse(settings))
+        if request.method not in _SAFE_METHODS:
+            return self.finish(JSONResponse({"detail": "the UI's files are read-only"}, 405))
+        return await self.forward(request, upstream, principal, b"", html=True)
+
+
+def flow_run_of(api_path: str) -> str | None:
+    """The flow run id in ``/flow_runs/<id>/...`` in its one canonical spelling (Prefect takes several)."""
+    match = _RUN_ID.match(api_path)
+    if not match:
+        return None
+    try:
+        return str(uuid.UUID(match.group(1)))
+    except ValueError:
+        return None
+
+
+def stamp_approver(api_path: str, payload: Any, user: str) -> Any:
+    """Write the authenticated approver into an approval, whatever the form said."""
+    if not isinstance(payload, dict):
+        return payload
+    if api_path.endswith("/resume"):
+        run_input = payload.get("run_input")
+        if isinstance(run_input, dict):
+            run_input["approver"] = user
+    elif isinstance(payload.get("value"), str):
+        try:
+            value = json.loads(payload["value"])
+        except ValueError:
+            return payload
+        if isinstance(value, dict):
+            value["approver"] = user
+            payload["value"] = json.dumps(value)
+    return payload
+
+
+def approval_detail(api_path: str, body: bytes) -> dict[str, Any]:
+    """What the audit keeps of an approval: the run, the verdict and the plan hash (never free text)."""
+    detail: dict[str, Any] = {"flow_run": flow_run_of(api_path) or ""}
+    try:
+        payload = json.loads(body) if body else {}
+    except ValueError:
+        return detail
+    answer = payload.get("run_input") if isinstance(payload, dict) else None
+    if answer is None and isinstance(payload, dict) and isinstance(payload.get("value"), str):
+        try:
+            answer = json.loads(payload["value"])
+        except ValueError:
+            answer = None
+    if isinstance(answer, dict):
+        detail["approve"] = bool(answer.get("approve"))
+        detail["plan_hash"] = str(answer.get("plan_hash", ""))[:80]
+    return detail

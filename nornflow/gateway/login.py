@@ -1,0 +1,120 @@
+"""Log in, log out, the workspace list: a session the browser holds as an HttpOnly cookie.
+
+The Prefect UI's own login keeps ``base64(user:password)`` in localStorage, readable by any
+script on the page. Here the password is checked once, and the browser only holds a random
+session id it cannot read (HttpOnly, SameSite=Strict, Secure under TLS), ended by logout,
+by idle time or by its maximum age.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, quote
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from nornflow.gateway.auth import SESSION_COOKIE, session_id_from
+from nornflow.gateway.pages import login_page, workspaces_page
+from nornflow.gateway.ratelimit import LoginGuard
+
+if TYPE_CHECKING:
+    from nornflow.gateway.app import Gateway
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this gateway: never another site (an open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+class LoginRoutes:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        s = gateway.settings
+        self.guard = LoginGuard(s.login_max_failures, s.login_window_seconds, s.login_lockout_seconds)
+        self.idle = timedelta(minutes=s.session_idle_minutes)
+        self.absolute = timedelta(hours=s.session_max_hours)
+
+    async def handle(self, request: Request) -> Response:
+        path = request.url.path
+        if path == "/logout":
+            return self.logout(request)
+        if path == "/login":
+            if request.method == "POST":
+                return await self.login(request)
+            params = request.query_params
+            notice = "You are logged out." if params.get("bye") else ""
+            error = "Your session has ended: log in again." if params.get("expired") else ""
+            return self._html(login_page(next_url=safe_next(params.get("next")), notice=notice, error=error))
+        return self.home(request)
+
+    def _html(self, text: str, status: int = 200) -> Response:
+        response = HTMLResponse(text, status)
+        response.headers["cache-control"] = "no-store"
+        return self.gw.finish(response, html=True)
+
+    def redirect_to_login(self, request: Request) -> Response:
+        had_session = session_id_from(request.headers.get("cookie")) is not None
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if not wants_html:
+            return self.gw.finish(Response('{"detail":"log in first"}', 401, media_type="application/json"))
+        suffix = "&expired=1" if had_session else ""
+        return self.gw.finish(RedirectResponse(f"/login?next={quote(target, safe='/')}{suffix}", 303))
+
+    def home(self, request: Request) -> Response:
+        session_id = session_id_from(request.headers.get("cookie"))
+        session = self.gw.store.get_session(session_id) if session_id else None
+        user = self.gw.store.get_user(session.user) if session else None
+        if user is None or user.disabled:
+            return self.gw.finish(RedirectResponse("/login", 303))
+        mine = {ws: sorted(roles) for ws, roles in user.roles.items() if roles and ws in self.gw.upstreams}
+        return self._html(workspaces_page(user.name, mine))
+
+    async def login(self, request: Request) -> Response:
+        ip = request.client.host if request.client else ""
+        body = (await request.body())[:8192].decode("utf-8", "replace")
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        username, password = form.get("username", "").strip(), form.get("password", "")
+        next_url = safe_next(form.get("next"))
+        locked = self.guard.check(ip)
+        if locked > 0:
+            self.gw.record(request, "", username, "ratelimited", 429, {"reason": "login lockout"})
+            response = self._html(login_page(next_url=next_url, error=(
+                f"Too many failed logins from your address. Try again in {math.ceil(locked)} s, "
+                "or ask an owner to reset your password.")), 429)
+            response.headers["retry-after"] = str(math.ceil(locked))
+            return response
+        user = self.gw.store.authenticate(username, password) if username and password else None
+        if user is None:
+            lockout = self.guard.failure(ip)
+            self.gw.record(request, "", username, "login.failed", 401,
+                           {"reason": "wrong user name or password", "locked_for": math.ceil(lockout)})
+            return self._html(login_page(next_url=next_url, error="Wrong user name or password."), 401)
+        self.guard.success(ip)
+        session_id = self.gw.store.create_session(user.name, idle=self.idle, absolute=self.absolute)
+        self.gw.record(request, "", user.name, "login.ok", 303, {})
+        if next_url == "/":
+            mine = [ws for ws, roles in user.roles.items() if roles and ws in self.gw.upstreams]
+            next_url = f"/w/{mine[0]}/" if len(mine) == 1 else "/"
+        response = RedirectResponse(next_url, 303)
+        response.set_cookie(SESSION_COOKIE, session_id, max_age=int(self.absolute.total_seconds()), path="/",
+                            httponly=True, samesite="strict", secure=self.gw.tls)
+        response.headers["cache-control"] = "no-store"
+        return self.gw.finish(response)
+
+    def logout(self, request: Request) -> Response:
+        session_id = session_id_from(request.headers.get("cookie"))
+        session = self.gw.store.get_session(session_id) if session_id else None
+        if session_id:
+            self.gw.store.delete_session(session_id)
+        if session is not None:
+            self.gw.record(request, "", session.user, "logout", 303, {})
+        response = RedirectResponse("/login?bye=1", 303)
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=self.gw.tls)
+        response.headers["clear-site-data"] = '"cache", "storage"'
+        return self.gw.finish(response)

