@@ -27,7 +27,12 @@ $(VENV)/.test-installed: uv.lock pyproject.toml | $(UV)
 demo: $(VENV)/.demo-installed
 	$(BIN)/nornflow demo
 
-test: $(VENV)/.test-installed
+# The browser tests drive Debian's chromium; install it where it is missing (CI runs as root).
+BROWSER := /usr/bin/chromium
+$(BROWSER):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+test: $(VENV)/.test-installed | $(BROWSER)
 	$(BIN)/ruff check nornflow flows tests bench blocks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -42,10 +47,11 @@ lint: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/backup.py --sizes 100
+	$(BIN)/python bench/gateway.py --size 100
 
 # Refresh uv.lock to the newest versions pyproject.toml allows (then run `make test`).
 lock: | $(UV)
 	$(UV) lock --upgrade
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .nornflow .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) test-output .nornflow .pytest_cache .mypy_cache .ruff_cache
