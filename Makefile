@@ -15,12 +15,12 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION)
 
-$(VENV)/.demo-installed: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --quiet --frozen --python $(PYTHON) --extra lab
+$(VENV)/.demo-installed: uv.lock pyproject.toml Makefile | $(UV)
+	$(UV) sync --quiet --frozen --python $(PYTHON) --extra lab --extra gateway
 	touch $@
 
 # The test environment is a superset of the demo's: after it, `make demo` installs nothing.
-$(VENV)/.test-installed: uv.lock pyproject.toml | $(UV)
+$(VENV)/.test-installed: uv.lock pyproject.toml Makefile | $(UV)
 	$(UV) sync --quiet --frozen --python $(PYTHON) --extra test
 	touch $@ $(VENV)/.demo-installed
 

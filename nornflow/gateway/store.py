@@ -32,8 +32,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+try:
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("team mode needs argon2-cffi: pip install 'nornflow-netops[gateway]'") from exc
 
 from nornflow.gateway.errors import (
     AuthError,
