@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,8 +45,18 @@ def _uvicorn(settings: GatewaySettings, gateway: Gateway) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(settings: GatewaySettings) -> None:
-    """Start the workspaces' servers, then serve the gateway until SIGINT/SIGTERM."""
+    """Start the workspaces' servers, then serve the gateway until SIGINT/SIGTERM.
+
+    uvicorn re-raises the signal that stopped it once it has shut down; with the default
+    SIGTERM action that would end the process before the workspaces' servers are stopped,
+    so SIGTERM raises SystemExit here and the ``finally`` stops them.
+    """
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     store, audit = open_state(settings)
     supervisor = Supervisor(settings)
     print(f"starting {len(settings.workspaces)} workspace server(s): "
