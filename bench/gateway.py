@@ -1,7 +1,9 @@
 """Benchmark: team mode's cost. The backup flow and API reads, through the gateway against direct.
 
 One workspace server (``prefect server start``, SQLite) is started once; the gateway fronts it
-in this process's background thread, as ``nornflow serve`` would. Then, alternating:
+from its own process (``nornflow serve`` with the workspace's ``url``: a server already running),
+so that it does not share this process's GIL with the client being measured. Then, alternating
+which goes first:
 - ``backup_configs`` over a lab of ``--size`` devices (lab in its own process), its Prefect API
   calls going straight to the server (internal credential) or through the gateway (a worker token);
 - API latency under concurrent load: ``--clients`` concurrent clients each sending ``--requests``
@@ -15,11 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+
+import httpx
 
 from nornflow.settings import apply_prefect_defaults
 
@@ -41,8 +49,6 @@ def backup(inventory: Path, out: Path, api_url: str, auth: str) -> tuple[float, 
 
 async def latency(api_url: str, auth: str, clients: int, requests: int) -> list[float]:
     import base64
-
-    import httpx
 
     header = {"authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
     samples: list[float] = []
@@ -70,9 +76,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=250)
+    parser.add_argument("--no-flow", action="store_true", help="measure API latency only")
     args = parser.parse_args()
 
-    from nornflow.gateway.serve import running
+    from nornflow.gateway.serve import open_state
     from nornflow.gateway.settings import load_settings
     from nornflow.gateway.upstream import Supervisor, free_port
     from nornflow.lab import daemon
@@ -87,26 +94,47 @@ def main() -> None:
         lab_dir = Path(tmp) / "lab"
         inventory = Path(daemon.up(lab_dir, size=args.size)["inventory"])
         try:
-            with running(settings, supervisor) as gw:
-                store = gw.gateway.store
-                store.add_user("bench-worker", "bench-password-123", {"bench": ["worker"]})
-                _, token = store.create_token("bench-worker", "bench", ["worker"], timedelta(hours=1))
-                upstream = supervisor.upstreams["bench"]
+            upstream = supervisor.upstreams["bench"]
+            store, _ = open_state(settings)
+            store.add_user("bench-worker", "bench-password-123", {"bench": ["worker"]})
+            _, token = store.create_token("bench-worker", "bench", ["worker"], timedelta(hours=1))
+            workspaces = json.dumps([{"name": "bench", "url": upstream.api_url, "auth_string": upstream.auth_string}])
+            gateway = subprocess.Popen(
+                [sys.executable, "-m", "nornflow.cli", "serve"],
+                env={**os.environ, "NORNFLOW_PORT": str(settings.port), "NORNFLOW_DATA_DIR": str(settings.data_dir),
+                     "NORNFLOW_WORKSPACES": workspaces, "NORNFLOW_API_RATE_PER_SECOND": "100000",
+                     "NORNFLOW_API_BURST": "100000"},
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            try:
+                gateway_url = f"{settings.public_base_url}/w/bench/api"
+                while True:
+                    try:
+                        if httpx.get(f"{gateway_url}/health", timeout=2).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        time.sleep(0.2)
                 routes = {"direct": (upstream.api_url, upstream.auth_string),
-                          "gateway": (f"{gw.url}/w/bench/api", f"bench-worker:{token}")}
+                          "gateway": (gateway_url, f"bench-worker:{token}")}
                 flows: dict[str, list[float]] = {name: [] for name in routes}
                 p50: dict[str, list[float]] = {name: [] for name in routes}
                 p99: dict[str, list[float]] = {name: [] for name in routes}
-                backup(inventory, Path(tmp) / "warm", *routes["direct"])  # imports, first flow run
+                if not args.no_flow:
+                    backup(inventory, Path(tmp) / "warm", *routes["direct"])  # imports, first flow run
                 for run in range(args.runs):
-                    for name, (url, auth) in routes.items():
-                        elapsed, ok = backup(inventory, Path(tmp) / f"{name}-{run}", url, auth)
+                    order = list(routes) if run % 2 == 0 else list(reversed(routes))
+                    for name in order:
+                        url, auth = routes[name]
+                        elapsed, ok = (0.0, 0) if args.no_flow else backup(inventory, Path(tmp) / f"{name}-{run}", url,
+                                                                        auth)
                         flows[name].append(elapsed)
                         samples = asyncio.run(latency(url, auth, args.clients, args.requests))
                         p50[name].append(pct(samples, 0.50))
                         p99[name].append(pct(samples, 0.99))
                         print(f"run {run + 1} {name:>7}: backup {elapsed:6.2f} s ({ok}/{args.size} ok), "
                               f"reads p50 {p50[name][-1]:.2f} ms p99 {p99[name][-1]:.2f} ms", flush=True)
+            finally:
+                gateway.terminate()
+                gateway.wait(timeout=30)
         finally:
             daemon.down(lab_dir)
             supervisor.stop()
@@ -114,8 +142,9 @@ def main() -> None:
            for key, table in (("flow", flows), ("p50", p50), ("p99", p99))}
     print(f"\n| {args.size} devices | direct | through the gateway | ratio / added |")
     print("|---|---:|---:|---:|")
-    print(f"| backup_configs flow | {med['flow']['direct']:.2f} s | {med['flow']['gateway']:.2f} s "
-          f"| {med['flow']['gateway'] / med['flow']['direct']:.3f}x |")
+    if not args.no_flow:
+        print(f"| backup_configs flow | {med['flow']['direct']:.2f} s | {med['flow']['gateway']:.2f} s "
+              f"| {med['flow']['gateway'] / med['flow']['direct']:.3f}x |")
     for key in ("p50", "p99"):
         print(f"| read {key} ({args.clients} concurrent clients) | {med[key]['direct']:.2f} ms "
               f"| {med[key]['gateway']:.2f} ms | +{med[key]['gateway'] - med[key]['direct']:.2f} ms |")

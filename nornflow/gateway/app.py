@@ -50,6 +50,7 @@ ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _WORKSPACE_PATH = re.compile(r"^/w/([a-z0-9][a-z0-9-]{0,39})(/.*)?$")
+_BUFFERED = 256 * 1024  # answers smaller than this are read in one go instead of streamed
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RUN_ID = re.compile(r"^/flow_runs/([^/]+)/")
 _STARTS_RUNS = re.compile(r"^/(deployments/[0-9a-fA-F-]{36}/create_flow_run(/bulk)?|flow_runs)/?$")
@@ -279,6 +280,12 @@ class Gateway:
             self._after(request, upstream.name, principal, verdict, api_path, reply, body)
             keep = [(k, v) for k, v in keep if k.lower() not in ("content-length", "content-encoding")]
             response: Response = Response(reply.content, reply.status_code, headers=dict(keep))
+        elif reply.headers.get("content-length", "").isdigit() and int(reply.headers["content-length"]) < _BUFFERED:
+            # Most API answers are small: one read is cheaper than the streaming machinery.
+            body = b"".join([chunk async for chunk in reply.aiter_raw()])
+            await reply.aclose()
+            response = Response(body, reply.status_code)
+            response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in keep]
         else:
             response = StreamingResponse(reply.aiter_raw(), reply.status_code, background=BackgroundTask(reply.aclose))
             response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in keep]
