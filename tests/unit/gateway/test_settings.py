@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,14 @@ def test_unknown_workspace_lists_the_configured_ones():
         s.workspace("lab")
     assert isinstance(info.value, KeyError)
     assert str(info.value) == "no workspace named 'lab'; configured workspaces: core, edge"
+
+
+def test_the_shipped_example_config_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[3] / "deployments" / "gateway.example.yaml"
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    settings = load_settings(example, tls_cert=cert, tls_key=key)
+    assert [ws.name for ws in settings.workspaces] == ["core", "datacenter"]
+    assert settings.tls_enabled and settings.public_base_url == "https://netops.example.com:8443"
+    assert all(ws.database_url and ws.database_url.startswith("postgresql+asyncpg://") for ws in settings.workspaces)
