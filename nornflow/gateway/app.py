@@ -39,6 +39,7 @@ from nornflow.gateway.login import LoginRoutes
 from nornflow.gateway.pages import refusal_page
 from nornflow.gateway.policy import Verdict, authorize
 from nornflow.gateway.ratelimit import RateLimiter
+from nornflow.gateway.roles import Perm
 from nornflow.gateway.settings import GatewaySettings
 from nornflow.gateway.store import GatewayStore
 from nornflow.gateway.upstream import Upstream
@@ -179,6 +180,10 @@ class Gateway:
         if not principal.roles:
             return self.deny(request, workspace, principal.user, 403,
                              f"{principal.user} has no role in workspace {workspace!r}", origin=origin)
+        if request.method == "GET" and api_path.rstrip("/") == "/admin/settings" and Perm.ADMIN not in principal.perms:
+            # Both UIs wait for this on every page (v1: its sidebar and dashboard); the server's own
+            # settings stay with owners, everyone else gets an empty set, which the UI handles.
+            return self.finish(JSONResponse({}), origin=origin)
         body = await self._read_body(request)
         payload = parse_json(body, request.headers.get("content-type", "")) if body else None
         verdict = authorize(request.method, api_path, parse_qsl(request.url.query, keep_blank_values=True),
@@ -262,6 +267,8 @@ class Gateway:
         raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
         headers = [(k, v) for k, v in request.headers.items() if k not in DROP_REQUEST]
         headers.append(("authorization", upstream.authorization))
+        if "accept-encoding" not in request.headers:
+            headers.append(("accept-encoding", "identity"))  # httpx would ask for gzip on the caller's behalf
         if request.client:
             headers.append(("x-forwarded-for", request.client.host))
         outgoing = self.client.build_request(request.method, upstream.base_url + raw_path,
