@@ -40,3 +40,21 @@ def test_https_with_hsts_and_secure_session_cookie(team: Any, tmp_path: Path) ->
         assert reply.status_code == 200
         with pytest.raises(httpx.TransportError):  # plain HTTP to the TLS port is not served
             httpx.get(f"http://127.0.0.1:{port}/w/core/api/health", timeout=5)
+
+
+def test_fronting_a_server_that_is_already_running(team: Any, tmp_path: Path) -> None:
+    """``url`` + ``auth_string``: the gateway adopts a running server instead of starting one."""
+    core = team.running.gateway.upstreams["core"]
+    settings = load_settings(None, host="127.0.0.1", port=free_port(), data_dir=team.data_dir,
+                             workspaces=[{"name": "core", "url": core.api_url, "auth_string": core.auth_string}])
+    from nornflow.gateway.upstream import Supervisor
+
+    supervisor = Supervisor(settings)
+    adopted = supervisor.start()["core"]
+    assert adopted.process is None and adopted.api_url == core.api_url  # nothing was started
+    with running(settings, supervisor) as gw, httpx.Client(base_url=gw.url, timeout=30) as http:
+        reply = http.post("/w/core/api/flows/filter", json={}, headers=team.basic("vera"))
+        assert reply.status_code == 200
+        assert http.post("/w/core/api/flows/filter", json={}).status_code == 401
+    supervisor.stop()
+    assert httpx.get(f"{core.api_url}/health", timeout=5).status_code == 200  # and nothing was stopped
