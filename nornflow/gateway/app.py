@@ -43,7 +43,7 @@ from nornflow.gateway.roles import Perm
 from nornflow.gateway.settings import GatewaySettings
 from nornflow.gateway.store import GatewayStore
 from nornflow.gateway.upstream import Upstream
-from nornflow.gateway.websocket import WebsocketRelay
+from nornflow.gateway.websocket import WebsocketRelay, forges_audit
 
 log = logging.getLogger("nornflow.gateway")
 Scope = MutableMapping[str, Any]
@@ -186,6 +186,9 @@ class Gateway:
             return self.finish(JSONResponse({}), origin=origin)
         body = await self._read_body(request)
         payload = parse_json(body, request.headers.get("content-type", "")) if body else None
+        if api_path.rstrip("/") == "/events" and request.method == "POST" and forges_audit(body):
+            return self.deny(request, workspace, principal.user, 403,
+                             "nornflow.audit.* events are written by the gateway only", origin=origin)
         verdict = authorize(request.method, api_path, parse_qsl(request.url.query, keep_blank_values=True),
                             payload, principal.perms)
         if not verdict.allowed:

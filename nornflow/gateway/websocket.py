@@ -30,8 +30,21 @@ if TYPE_CHECKING:
     from nornflow.gateway.app import Gateway
 
 _WS_PATH = re.compile(r"^/w/([a-z0-9][a-z0-9-]{0,39})/api(/.*)$")
+AUDIT_PREFIX = "nornflow.audit."
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
+
+
+def forges_audit(frame: str | bytes) -> bool:
+    """True when an event sent in claims to be a gateway audit record (only the gateway writes those)."""
+    if AUDIT_PREFIX.encode() not in (frame.encode() if isinstance(frame, str) else frame):
+        return False  # the cheap test first: most frames never mention it
+    try:
+        event = json.loads(frame)
+    except ValueError:
+        return True
+    events = event if isinstance(event, list) else [event]
+    return any(isinstance(e, dict) and str(e.get("event", "")).startswith(AUDIT_PREFIX) for e in events)
 
 
 class WebsocketRelay:
@@ -127,18 +140,27 @@ class WebsocketRelay:
                 await websocket.close(TRY_AGAIN_LATER, reason="the workspace refused the gateway")
                 return
             await websocket.send_text(json.dumps({"type": "auth_success"}))
-            await _pump(websocket, server)
+            await _pump(websocket, server, guard_events=path_of(scope) == "/events/in")
 
 
-async def _pump(client: WebSocket, server: ClientConnection) -> None:
+def path_of(scope: MutableMapping[str, Any]) -> str:
+    match = _WS_PATH.match(scope.get("path", ""))
+    return match.group(2) if match else ""
+
+
+async def _pump(client: WebSocket, server: ClientConnection, *, guard_events: bool = False) -> None:
     async def client_to_server() -> None:
         while True:
             message = await client.receive()
             if message["type"] == "websocket.disconnect":
                 return
             data = message.get("text") if message.get("text") is not None else message.get("bytes")
-            if data is not None:
-                await server.send(data)
+            if data is None:
+                continue
+            if guard_events and forges_audit(data):
+                await client.close(POLICY_VIOLATION, reason="nornflow.audit.* events come from the gateway only")
+                return
+            await server.send(data)
 
     async def server_to_client() -> None:
         async for data in server:

@@ -170,3 +170,26 @@ def test_audit_records_reach_the_workspace_event_feed(team: Any) -> None:
             time.sleep(0.5)
     assert found, "the denial was not shipped to the workspace as a nornflow.audit.denied event"
     assert httpx.get(f"{team.url}/healthz").json()["status"] == "ok"
+
+
+def test_nobody_but_the_gateway_writes_audit_events(team: Any) -> None:
+    forged = {"id": str(uuid.uuid4()), "occurred": "2026-01-01T00:00:00Z", "event": "nornflow.audit.approval",
+              "resource": {"prefect.resource.id": "nornflow.user.april"}, "payload": {}}
+    with team.client("svc-worker") as http:
+        reply = http.post("/w/core/api/events", json=[forged])
+        assert reply.status_code == 403 and "gateway only" in reply.json()["detail"]
+        fine = dict(forged, id=str(uuid.uuid4()), event="nornflow.test.fine")
+        assert http.post("/w/core/api/events", json=[fine]).status_code == 204
+
+    async def over_websocket() -> int:
+        async with connect(_ws_url(team, "/events/in"), subprotocols=["prefect"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "auth", "token": team.tokens["svc-worker"]}))
+            assert json.loads(await ws.recv())["type"] == "auth_success"
+            await ws.send(json.dumps(forged))
+            try:
+                await asyncio.wait_for(ws.recv(), timeout=15)
+            except ConnectionClosed as exc:
+                return exc.rcvd.code if exc.rcvd else -1
+            return 0
+
+    assert asyncio.run(over_websocket()) == 1008
