@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 
 from nornflow.gateway.audit import AuditLog
 from nornflow.gateway.auth import Authenticator, Principal, Unauthenticated
+from nornflow.gateway.changes import guard_change_parameters
 from nornflow.gateway.events import AuditShipper
 from nornflow.gateway.http import (
     DROP_REQUEST,
@@ -208,6 +209,14 @@ class Gateway:
                 return self.deny(request, workspace, principal.user, 403, refusal, origin=origin)
             payload = stamp_approver(api_path, payload, principal.user)
             body = json.dumps(payload).encode()
+        if request.method == "POST" and _STARTS_RUNS.match(api_path) and payload is not None:
+            refusal, overrides = guard_change_parameters(payload, principal.user, principal.perms,
+                                                         deployment=api_path.startswith("/deployments/"))
+            if refusal:
+                return self.deny(request, workspace, principal.user, 403, refusal, origin=origin)
+            body = json.dumps(payload).encode()
+            for override in overrides:
+                self.record(request, workspace, principal.user, "change.override", 200, override)
         return await self.forward(request, upstream, principal, body, verdict=verdict, api_path=api_path,
                                   origin=origin)
 

@@ -112,3 +112,22 @@ def test_workspaces_are_isolated(team: Any, deployment: dict[str, Any]) -> None:
     assert browser.post("/w/core/api/flows/filter", json={},
                         headers={"origin": team.url}).status_code == 403
     assert browser.post("/w/datacenter/api/flows/filter", json={}, headers={"origin": team.url}).status_code == 200
+
+
+def test_change_window_overrides_need_an_approver_and_record_who(team: Any, deployment: dict[str, Any]) -> None:
+    url = f"/w/core/api/deployments/{deployment['deployment_id']}/create_flow_run"
+    emergency = {"parameters": {"override_reason": "INC-7 core link down", "override_by": "somebody-else"}}
+    with team.client("rune") as http:
+        refused = http.post(url, json=emergency)
+        assert refused.status_code == 403 and "approver" in refused.json()["detail"]
+        calendar = http.post(url, json={"parameters": {"change_calendar": "/tmp/always-open.yaml"}})
+        assert calendar.status_code == 403 and "developer" in calendar.json()["detail"]
+        plain = http.post(url, json={"parameters": {"override_by": "somebody-else"}})
+        assert plain.status_code == 201 and "override_by" not in plain.json()["parameters"]
+    with team.client("otto") as http:  # owner: holds the approver's permission
+        run = http.post(url, json=emergency)
+        assert run.status_code == 201, run.text
+        assert run.json()["parameters"]["override_by"] == "otto"
+    overrides = [r for r in team.audit() if r["action"] == "change.override"]
+    assert overrides and overrides[-1]["user"] == "otto"
+    assert overrides[-1]["detail"]["reason"] == "INC-7 core link down"
