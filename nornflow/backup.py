@@ -99,6 +99,17 @@ class BackupStore:
         self._git("commit", "-q", "-m", message)
         return self._git("rev-parse", "HEAD").strip()
 
+    def read_at(self, commit: str, host: str) -> str:
+        """``host``'s config as committed in ``commit`` (a pre-change backup a resume rolls back to)."""
+        return self._git("show", f"{commit}:{self.path(host).name}")
+
+    def head(self) -> str | None:
+        """The current commit, or ``None`` in an empty repository."""
+        try:
+            return self._git("rev-parse", "HEAD").strip()
+        except BackupError:
+            return None
+
     def history(self) -> list[str]:
         """Commit subjects, newest first."""
         if not (self.directory / ".git" / "HEAD").exists():

@@ -123,11 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default=".nornflow/demo")
     demo.set_defaults(func=_demo, uses_prefect=True)
 
+    from nornflow.change import cli as change_cli
     from nornflow.deploy import doctor
     from nornflow.gateway import cli as gateway_cli
     from nornflow.plan import cli as plan_cli
 
     plan_cli.register(sub)
+    change_cli.register(sub)
+    change_cli.register_resume(sub)
     doctor.register(sub)
     gateway_cli.register(sub)
     return parser

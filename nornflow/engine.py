@@ -5,6 +5,10 @@ inside, so Prefect task runs grow with batches, not with hosts. Every batch of a
 shares one session gate (``max_sessions``), so the devices see the same concurrency as
 plain Nornir with that many workers. The engine returns one :class:`HostRecord` per host;
 a failed host never stops the others, and failed hosts can be retried alone.
+
+Two small hooks in :mod:`nornflow.monitor` watch a run without slowing it: a progress
+artifact updated per finished batch (from a background thread), and one
+``nornflow.device.run.*`` event per host when the flow ends through :func:`final_state`.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from nornir.core.inventory import Host
 from nornir.core.task import MultiResult, Result, Task
 from prefect import State, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from nornflow.explain import describe_error, is_auth_failure
 from nornflow.inventory import HostFilter, load_nornir
+from nornflow.monitor import device_events, progress
 from nornflow.records import HostRecord, RunResult, parse_budget
 from nornflow.redaction import install_log_filter, redact, redact_text
 from nornflow.runner import DeadlineRunner, run_kwargs
@@ -164,11 +170,15 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[start:start + size]
 
 
+BatchDone = Callable[[list[HostRecord], int, int], None]
+
+
 def _run_batches(
     nr: Nornir, names: list[str], inner: NornirTask, inner_kwargs: dict[str, Any], *,
     label: str, batch_size: int, gate: threading.Semaphore, host_timeout: float,
-    session_limits: tuple[str, ...] = (), resolver: Any = None,
+    session_limits: tuple[str, ...] = (), resolver: Any = None, on_batch: BatchDone | None = None,
 ) -> tuple[list[HostRecord], int]:
+    """Run every batch at once; ``on_batch(records, batches_done, batches)`` as each one finishes."""
     batches = list(_chunks(names, batch_size))
     runner: ThreadPoolTaskRunner[Any]
     with ThreadPoolTaskRunner(max_workers=len(batches)) as runner:
@@ -184,10 +194,13 @@ def _run_batches(
             )
             for i, chunk in enumerate(batches)
         ]
-        records: list[HostRecord] = []
-        for future in futures:
-            records.extend(future.result())
-    return records, len(batches)
+        position = {future: i for i, future in enumerate(futures)}
+        finished: dict[int, list[HostRecord]] = {}
+        for future in as_completed(futures):
+            finished[position[future]] = future.result()
+            if on_batch is not None:
+                on_batch(finished[position[future]], len(finished), len(futures))
+    return [r for i in range(len(futures)) for r in finished[i]], len(batches)
 
 
 def run_task(
@@ -239,25 +252,37 @@ def run_task(
     }
     batch_count = 0
     todo = runnable
-    for attempt in range(1, retries + 2):
-        if not todo:
-            break
-        if attempt > 1:
-            get_run_logger().info(
-                "retrying %d failed host(s) in %.0f s (attempt %d/%d): %s",
-                len(todo), retry_delay, attempt, retries + 1, ", ".join(todo),
+    watch = progress.start(label, len(selected), records.values())
+
+    def on_batch(got: list[HostRecord], done: int, of: int) -> None:
+        watch.batch_done(got)
+        if of > 1 and watch.counts is not None:
+            get_run_logger().info("progress: %s", watch.counts.describe())
+
+    try:
+        for attempt in range(1, retries + 2):
+            if not todo:
+                break
+            if attempt > 1:
+                get_run_logger().info(
+                    "retrying %d failed host(s) in %.0f s (attempt %d/%d): %s",
+                    len(todo), retry_delay, attempt, retries + 1, ", ".join(todo),
+                )
+                watch.retrying(todo)
+                time.sleep(retry_delay)
+            step = label if attempt == 1 else f"{label} retry {attempt - 1}"
+            got, count = _run_batches(
+                nr, todo, task, inner_kwargs, label=step, batch_size=batch_size, gate=gate,
+                host_timeout=host_timeout, session_limits=tuple(session_limits), resolver=resolver,
+                on_batch=on_batch,
             )
-            time.sleep(retry_delay)
-        step = label if attempt == 1 else f"{label} retry {attempt - 1}"
-        got, count = _run_batches(
-            nr, todo, task, inner_kwargs, label=step, batch_size=batch_size, gate=gate, host_timeout=host_timeout,
-            session_limits=tuple(session_limits), resolver=resolver,
-        )
-        batch_count += count
-        for record in got:
-            record.attempts = attempt
-            records[record.host] = record
-        todo = [r.host for r in got if r.failed]
+            batch_count += count
+            for record in got:
+                record.attempts = attempt
+                records[record.host] = record
+            todo = [r.host for r in got if r.failed]
+    finally:
+        watch.finish(records.values())
     return RunResult(
         name=label, records=[records[n] for n in selected],
         duration=time.perf_counter() - started, batches=batch_count,
@@ -287,7 +312,12 @@ def result_of(state: State) -> RunResult:
 
 
 def final_state(result: RunResult, failure_budget: int | float | str | None = None) -> State:
-    """The flow's honest final state: Failed beyond the budget, Completed otherwise, naming failures."""
+    """The flow's honest final state: Failed beyond the budget, Completed otherwise, naming failures.
+
+    Inside a flow run it also emits each host's ``nornflow.device.run.<outcome>`` event
+    (:func:`nornflow.monitor.device_events.emit_run_events`): one per device per flow run.
+    """
+    device_events.emit_run_events(result)
     allowed = parse_budget(failure_budget, len(result.records))
     message = result.summary()
     if len(result.failed_hosts) > allowed:

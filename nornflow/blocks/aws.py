@@ -46,3 +46,8 @@ class AwsSecretsManager(Block):
         backend = backend_module("aws", extra="aws", sdk="boto3")
         result: Document = backend.read(self, path, version)
         return result
+
+    def health_check(self) -> str:
+        """Whether the service answers and accepts this block's credentials (``nornflow doctor --live``)."""
+        text: str = backend_module("aws", extra="aws", sdk="boto3").health(self)
+        return text

@@ -53,3 +53,9 @@ class AzureKeyVault(Block):
         backend = backend_module("azure", extra="azure", sdk="azure-identity and azure-keyvault-secrets")
         result: Document = backend.read(self, path, version)
         return result
+
+    def health_check(self) -> str:
+        """Whether the service answers and accepts this block's credentials (``nornflow doctor --live``)."""
+        backend = backend_module("azure", extra="azure", sdk="azure-identity and azure-keyvault-secrets")
+        text: str = backend.health(self)
+        return text

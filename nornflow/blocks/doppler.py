@@ -37,3 +37,8 @@ class DopplerSecrets(Block):
         backend = backend_module("doppler", extra=None, sdk="httpx")
         result: Document = backend.read(self, path, version)
         return result
+
+    def health_check(self) -> str:
+        """Whether the service answers and accepts this block's credentials (``nornflow doctor --live``)."""
+        text: str = backend_module("doppler", extra=None, sdk="httpx").health(self)
+        return text

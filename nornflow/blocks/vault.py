@@ -45,3 +45,8 @@ class VaultSecrets(Block):
         backend = backend_module("vault", extra="vault", sdk="hvac")
         result: Document = backend.read(self, path, version)
         return result
+
+    def health_check(self) -> str:
+        """Whether the service answers and accepts this block's credentials (``nornflow doctor --live``)."""
+        text: str = backend_module("vault", extra="vault", sdk="hvac").health(self)
+        return text

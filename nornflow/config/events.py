@@ -1,5 +1,6 @@
 """Prefect events about devices: the resource is ``nornflow.device.<host>``, so automations
-can trigger on one device or on all (``nornflow.device.*``)."""
+can trigger on one device or on all (``nornflow.device.*``). The per-run history events
+(``nornflow.device.run.*``) come from :mod:`nornflow.monitor.device_events`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from prefect.events import emit_event
 
+from nornflow.monitor.device_events import device_resource
 from nornflow.redaction import redact
 
 APPLIED = "nornflow.config.applied"
@@ -14,10 +16,10 @@ ROLLED_BACK = "nornflow.config.rolled-back"
 ROLLBACK_FAILED = "nornflow.config.rollback-failed"
 PLAN_REJECTED = "nornflow.plan.rejected"
 DRIFT = "nornflow.compliance.drift"
+COMPLIANT = "nornflow.compliance.compliant"
 
-
-def device_resource(host: str) -> dict[str, str]:
-    return {"prefect.resource.id": f"nornflow.device.{host}", "prefect.resource.name": host}
+__all__ = ["APPLIED", "COMPLIANT", "DRIFT", "PLAN_REJECTED", "ROLLBACK_FAILED", "ROLLED_BACK",
+           "device_resource", "emit_device_event"]
 
 
 def emit_device_event(event: str, host: str, **payload: Any) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
+from nornflow.change.ledger import Ledger
 from nornflow.config.exceptions import ConfigRejected, RollbackFailed, RolledBack, StalePlan, VerificationFailed
 from nornflow.config.plan import DevicePlan
 from nornflow.config.remediation import config_hash, remediation, unified_diff
@@ -107,36 +108,56 @@ def rollback(task: Task, backup: str, timeout_ops: float | None = None) -> int:
     return len(lines)
 
 
+def restore(task: Task, backup: str, problem: str, timeout_ops: float | None = None,
+            journal: Ledger | None = None) -> RolledBack:
+    """Roll back to ``backup`` after ``problem``; the error to raise (RollbackFailed is raised here)."""
+    name = task.host.name
+    if journal is not None:
+        journal.mark(name, "rolling-back", problem)
+    try:
+        restored = rollback(task, backup, timeout_ops)
+    except Exception as again:
+        error = RollbackFailed(f"{problem}; the rollback failed as well ({describe_error(again, task.host)}): "
+                               f"{name} may be half-changed and needs a person")
+        if journal is not None:
+            journal.mark(name, "rollback-failed", str(error))
+        raise error from again
+    if journal is not None:
+        journal.mark(name, "rolled-back", problem, rollback_lines=restored)
+    return RolledBack(f"{problem}; rolled back to the pre-change config ({restored} line(s)) and verified")
+
+
 def apply_config(task: Task, plans: Mapping[str, dict[str, Any]], backups: Mapping[str, str],
                  sections: Sequence[str] | None = None, post_checks: Mapping[str, str] | None = None,
-                 timeout_ops: float | None = None) -> Result:
+                 timeout_ops: float | None = None, ledger: str | None = None) -> Result:
     """Apply this host's planned lines, verify them, and roll back to its backup on failure.
 
     ``plans`` and ``backups`` map host names to the :class:`DevicePlan` dump and the pre-change
-    config saved in this run; the engine passes the same mappings to every host.
+    config saved in this run; the engine passes the same mappings to every host. ``ledger`` (a
+    :class:`~nornflow.change.ledger.Ledger` path) records each step, so a crashed run can resume.
     """
     name = task.host.name
     device = DevicePlan.model_validate(plans[name])
     backup = backups[name]
+    journal = Ledger(ledger) if ledger else None
     now = config_hash(read_running(task))
     if now != device.running_hash:
-        raise StalePlan(
+        stale = StalePlan(
             f"stale plan: {name}'s running config changed since the plan (fingerprint "
             f"{device.running_hash} then, {now} now); nothing was sent, plan again"
         )
+        if journal is not None:
+            journal.mark(name, "stale", str(stale))
+        raise stale
+    if journal is not None:
+        journal.mark(name, "pushing", lines=len(device.lines))
     try:
         send_lines(task, device.lines, timeout_ops)
+        if journal is not None:
+            journal.mark(name, "pushed")
         verify(task, device.intended, sections, post_checks)
     except Exception as exc:
-        problem = describe_error(exc, task.host)
-        try:
-            restored = rollback(task, backup, timeout_ops)
-        except Exception as again:
-            raise RollbackFailed(
-                f"{problem}; the rollback failed as well ({describe_error(again, task.host)}): "
-                f"{name} may be half-changed and needs a person"
-            ) from again
-        raise RolledBack(
-            f"{problem}; rolled back to the pre-change config ({restored} line(s)) and verified"
-        ) from exc
+        raise restore(task, backup, describe_error(exc, task.host), timeout_ops, journal) from exc
+    if journal is not None:
+        journal.mark(name, "verified")
     return Result(host=task.host, changed=True, result={"outcome": "applied", "lines": len(device.lines)})

@@ -131,6 +131,9 @@ def check_deployment(entry: Any, index: int, file: Path, root: Path, report: Rep
     check_triggers(entry.get("triggers"), where, params, report)
     _collect_refs({k: v for k, v in entry.items() if k != "pull"}, where, report)
     _collect_refs(entry.get("pull"), f"{where}.pull", report, pull=True)
+    backup_dir = (entry.get("parameters") or {}).get("backup_dir")
+    if isinstance(backup_dir, str) and "{{" not in backup_dir:
+        info.backup_dir = Path(backup_dir) if Path(backup_dir).is_absolute() else root / backup_dir
     inventory = (entry.get("parameters") or {}).get("inventory")
     if isinstance(inventory, str) and "{{" not in inventory:
         path = Path(inventory) if Path(inventory).is_absolute() else root / inventory

@@ -10,6 +10,13 @@ wrong and how to fix it; the exit code is 1 when any check failed, 0 otherwise.
     nornflow doctor --file deployments/prod.yaml --automations deployments/automations.yaml
     nornflow doctor --offline                        # no server: static checks only
     nornflow doctor --fix                            # also create the missing device locks
+    nornflow doctor --live                           # also the stack's health, as the stack_health flow
+
+``--live`` adds the health checks of :mod:`nornflow.monitor.health`: the API answers, each
+work pool of the file has a live worker, no concurrency limit is stuck full, every secret
+backend block passes its health check, each backup repository passes ``git fsck`` and has
+disk room, a sample of the inventory's devices answers SSH, and this machine's CPU, memory
+and disk. Each degraded check also emits ``nornflow.health.degraded`` (``--no-events`` not).
 """
 
 from __future__ import annotations
@@ -157,7 +164,42 @@ def run(
     return report
 
 
+def live_options(args: argparse.Namespace, report: Report) -> Any:
+    """The health checks' options: what the command line says, else what the deployment file uses."""
+    from nornflow.monitor.health import HealthOptions
+
+    inventory = args.inventory or next(
+        (str(d.inventory) for d in report.deployments if d.inventory is not None and d.inventory.exists()), None)
+    backups = args.backup_dir or sorted({str(d.backup_dir) for d in report.deployments
+                                         if d.backup_dir is not None and d.backup_dir.exists()})
+    pools = args.pool or sorted({d.work_pool for d in report.deployments if d.work_pool}) or None
+    return HealthOptions(inventory=inventory, backup_dirs=list(backups), work_pools=pools,
+                         device_sample=args.sample)
+
+
+def run_live(args: argparse.Namespace, report: Report) -> int:
+    """Print the health checks; emit an event per degraded one; the number of degraded checks."""
+    from nornflow.monitor import health
+
+    checks = health.run_checks(live_options(args, report))
+    print("\nlive health checks:")
+    for line in health.lines(checks):
+        print(f"  {line}")
+    degraded = sum(c.degraded for c in checks)
+    if degraded and not args.no_events:
+        from prefect.events.worker import EventsWorker
+
+        sent = health.emit_degraded(checks, source="nornflow doctor --live")
+        EventsWorker.drain_all(timeout=10)
+        print(f"emitted {sent} nornflow.health.degraded event(s)")
+    print(f"live: {health.summary(checks)}")
+    return degraded
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
+    if args.live and args.offline:
+        print("doctor: --live needs the server; drop --offline")
+        return 2
     report = run(
         Path(args.file),
         root=Path(args.root) if args.root else None,
@@ -175,7 +217,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         f"doctor {verdict}: {len(report.deployments)} deployment(s) checked {where} ({names}); "
         f"{errors} error(s), {warnings} warning(s)"
     )
-    return 1 if errors else 0
+    degraded = run_live(args, report) if args.live else 0
+    return 1 if errors or degraded else 0
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -195,5 +238,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--offline", action="store_true", help="skip the checks that need the Prefect server")
     parser.add_argument("--fix", action="store_true", help="create the missing per-device locks")
+    live = parser.add_argument_group("live health checks (--live)")
+    live.add_argument("--live", action="store_true", help="also check the running stack's health")
+    live.add_argument("--inventory", help="inventory to sample devices from (default: the file's first one)")
+    live.add_argument("--backup-dir", action="append", help="backup repository to check (repeatable; "
+                      "default: the file's backup_dir parameters)")
+    live.add_argument("--pool", action="append", help="work pool that needs a live worker (repeatable; "
+                      "default: the file's pools)")
+    live.add_argument("--sample", type=int, default=5, help="devices to probe (default 5)")
+    live.add_argument("--no-events", action="store_true", help="do not emit nornflow.health.degraded events")
     parser.set_defaults(func=cmd_doctor, uses_prefect=True)
     return parser

@@ -49,6 +49,7 @@ class DeploymentInfo:
     work_pool: str | None = None
     inventory: Path | None = None
     tags: list[str] = field(default_factory=list)
+    backup_dir: Path | None = None
 
 
 @dataclass

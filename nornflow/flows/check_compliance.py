@@ -3,7 +3,7 @@
 The ``check-compliance-devices`` table lists every device as compliant, drifted or failed;
 ``check-compliance-drift`` holds the diff of each drifted one; every drifted device gets a
 ``nornflow.compliance.drift`` event (resource ``nornflow.device.<host>``) that automations
-can trigger on.
+can trigger on, every compliant one a ``nornflow.compliance.compliant`` event.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ def check_compliance(
         record = result[host]
         events.emit_device_event(events.DRIFT, host, lines=len(record.data["lines"]), sections=sections,
                                  platform=record.platform, site=record.site)
+    for host in compliant:  # the fleet report reads each device's compliance state from these two
+        record = result[host]
+        events.emit_device_event(events.COMPLIANT, host, sections=sections, platform=record.platform,
+                                 site=record.site)
     for record in result.records:
         if record.ok:
             record.changed = False

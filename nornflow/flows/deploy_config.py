@@ -18,6 +18,11 @@ from prefect.flow_runs import pause_flow_run
 from prefect.states import Cancelled, Failed
 
 from nornflow.backup import BackupStore
+from nornflow.change.ledger import Ledger
+from nornflow.change.record import record_run
+from nornflow.change.report import gate, outside_records
+from nornflow.change.resume import fingerprints, resume_run
+from nornflow.change.windows import Override
 from nornflow.config import events
 from nornflow.config.approval import Decision, PlanApproval, auto_approval, decide
 from nornflow.config.plan import ConfigPlan, DevicePlan
@@ -93,15 +98,32 @@ def deploy_config(
     failure_budget: int | str | None = None,
     max_sessions: int = 100,
     session_limits: list[str] | None = None,
+    change_calendar: str | None = None,
+    override_reason: str | None = None,
+    override_by: str | None = None,
+    resume_of: str | None = None,
 ) -> State:
     """Plan, approve, back up, apply, verify and (per device, on failure) roll back intended config.
 
     ``sections`` limits the change to top-level lines starting with those words; ``post_checks``
     maps commands to text their output must contain after the push; ``timeout_ops`` bounds each
     config line (a device that drops the session is noticed after that many seconds).
+    ``change_calendar`` (or ``$NORNFLOW_CHANGE_CALENDAR``): devices outside their change window are
+    not touched; ``override_reason`` (mandatory for an emergency override) pushes them anyway, recorded.
+    Every device's progress goes to a ledger in ``backup_dir``; ``resume_of`` (a crashed run's id, what
+    ``nornflow resume`` passes) or a retry of this run finishes what its ledger says is left.
     """
     logger = get_run_logger()
+    Override.of(override_reason, override_by)  # a blank override reason fails before any session
     Renderer(templates)  # a missing templates directory fails the run before any session
+    run_id = str(runtime.flow_run.id or "local")
+    ledger = Ledger.open(backup_dir, resume_of) if resume_of else Ledger.find(backup_dir, run_id)
+    if ledger is not None and (resume_of or not ledger.run.get("ended")):  # resume, or a retry of a crash
+        resumed, _, note = resume_run(ledger, run_id, inventory=inventory, templates=templates, sections=sections,
+                                     post_checks=post_checks, timeout_ops=timeout_ops, max_sessions=max_sessions,
+                                     session_limits=session_limits)
+        publish_run(resumed, FLOW, extra=[note, f"Ledger `{ledger.path.name}` in `{ledger.path.parent}`."])
+        return _finish(resumed, failure_budget, note)
     planned = run_task(plan_config, nornir=inventory, hosts=hosts, name="plan_config",
                        task_kwargs={"templates": templates, "sections": sections}, max_sessions=max_sessions,
                        session_limits=session_limits or ())
@@ -128,18 +150,34 @@ def deploy_config(
         publish_run(planned, FLOW, extra=[note])
         return Failed(message=note) if decision.verdict == "refused" else Cancelled(message=note)
 
+    verdict = gate(inventory, [d.host for d in plan.changing], change_calendar, override_reason, override_by, FLOW)
+    outside = outside_records(verdict, {d.host: len(d.lines) for d in plan.changing})
+    changing = [d for d in plan.changing if d.host in verdict.allowed]
+    if not changing:
+        note = f"plan {plan.hash}: every device to change is outside its change window; nothing was pushed"
+        kept = [r for r in _planning_records(planned, plan, "") if r.host not in verdict.refused]
+        planned.records = [*outside, *kept]
+        publish_run(planned, FLOW, extra=[note, *(r.error or "" for r in outside)])
+        record_run("deploy_config", FLOW, inventory=inventory, templates=templates, plan_hash=plan.hash,
+                   approver=decision.approver, window=verdict, backup_dir=backup_dir)
+        return Cancelled(message=f"{note}: {outside[0].error}")
     store = BackupStore(backup_dir)
-    changes = [store.save(d.host, running[d.host]) for d in plan.changing]
+    changes = [store.save(d.host, running[d.host]) for d in changing]
     run_name = f"{runtime.flow_run.name or 'local'} ({runtime.flow_run.id or 'no id'})"
+    ledger = Ledger.create(backup_dir, run_id, plan_hash=plan.hash, approver=decision.approver,
+                           devices={d.host: fingerprints(d) for d in changing},
+                           parameters=dict(runtime.flow_run.parameters or {}))
     commit = store.commit(f"deploy_config run {run_name}: pre-change backup for plan {plan.hash}", changes)
+    ledger.backed_up(commit or store.head(), [d.host for d in changing])
     # One slot of `device:<host>` per session: no other flow changes these devices meanwhile.
-    ensure_device_locks(d.host for d in plan.changing)
+    ensure_device_locks(d.host for d in changing)
     applied = run_task(
-        apply_config, nornir=inventory, hosts={"names": [d.host for d in plan.changing]}, name="apply_config",
+        apply_config, nornir=inventory, hosts={"names": [d.host for d in changing]}, name="apply_config",
         session_limits=(*DEVICE_LOCKS, *(session_limits or ())),
-        task_kwargs={"plans": {d.host: d.model_dump() for d in plan.changing},
-                     "backups": {d.host: running[d.host] for d in plan.changing},
-                     "sections": sections, "post_checks": post_checks, "timeout_ops": timeout_ops},
+        task_kwargs={"plans": {d.host: d.model_dump() for d in changing},
+                     "backups": {d.host: running[d.host] for d in changing},
+                     "sections": sections, "post_checks": post_checks, "timeout_ops": timeout_ops,
+                     "ledger": str(ledger.path)},
         max_sessions=max_sessions,
     )
     counts: dict[str, int] = {}
@@ -148,14 +186,19 @@ def deploy_config(
         counts[result] = counts.get(result, 0) + 1
         record.data = {"outcome": result, "lines": len(plan[record.host].lines)}
         _announce(result, record, plan.hash, decision)
-    touched = {r.host for r in applied.records}
+    ledger.finish(counts)
+    touched = {r.host for r in applied.records} | set(verdict.refused)
     others = [r for r in _planning_records(planned, plan, "") if r.host not in touched]
-    combined = RunResult(name="deploy_config", records=[*applied.records, *others],
+    if outside:
+        counts["outside-window"] = len(outside)
+    combined = RunResult(name="deploy_config", records=[*applied.records, *outside, *others],
                          duration=planned.duration + applied.duration, batches=planned.batches + applied.batches)
     note = f"plan {plan.hash} approved by {decision.approver or '(not given)'}: " + ", ".join(
         f"{n} {k}" for k, n in sorted(counts.items()))
     publish_run(combined, FLOW, extra=[note, f"Pre-change backups in `{store.directory}`, commit "
                                              f"`{commit[:10] if commit else 'none (unchanged)'}`."])
+    record_run("deploy_config", FLOW, inventory=inventory, templates=templates, plan_hash=plan.hash,
+               approver=decision.approver, window=verdict, backup_dir=backup_dir)
     return _finish(combined, failure_budget, note)
 
 

@@ -107,6 +107,17 @@ class BlockingTapIO(io.StringIO):
         return len(value)
 
 
+def _serve(connection_function: Any, client: Any, is_running: threading.Event) -> None:
+    """One connection; a client that leaves before it logs in (a port probe, a health check)
+    ends quietly, as ``sshd`` logs "closed [preauth]", instead of a thread traceback."""
+    import paramiko
+
+    try:
+        connection_function(client, is_running)
+    except (EOFError, paramiko.SSHException, OSError) as exc:
+        logging.getLogger(__name__).debug("lab connection closed early: %s: %s", type(exc).__name__, exc)
+
+
 def _listen(self: Any) -> None:
     """fakenos's accept loop, with daemon connection threads.
 
@@ -126,7 +137,8 @@ def _listen(self: Any) -> None:
             continue
         except OSError:
             break
-        thread = threading.Thread(target=self.connection_function, args=(client, self._is_running), daemon=True)
+        thread = threading.Thread(target=_serve, args=(self.connection_function, client, self._is_running),
+                                  daemon=True)
         thread.start()
         self._connection_threads = [t for t in self._connection_threads if t.is_alive()]
         self._connection_threads.append(thread)

@@ -266,6 +266,18 @@ class Lab:
         """Make ``name`` close the SSH session instead of taking config line ``lines + 1`` (once)."""
         self.store.get(self._require(name)).drop_after = lines
 
+    def delay_line(self, name: str, line: str, seconds: float) -> None:
+        """Make ``name`` apply config ``line``, then hold its answer ``seconds`` (until :meth:`clear_faults`)."""
+        state = self.store.get(self._require(name))
+        state.release.clear()
+        state.delays[" ".join(line.split())] = seconds
+
+    def received_lines(self, name: str) -> list[str]:
+        """Every config-mode line ``name`` received since the lab started (``end`` and ``exit`` included)."""
+        state = self.store.get(self._require(name))
+        with state.lock:
+            return list(state.received)
+
     def set_password(self, name: str, password: str) -> None:
         """Change the password ``name`` accepts from now on (a credential rotation on the device)."""
         host = self._net.hosts[self._require(name)]
@@ -277,6 +289,8 @@ class Lab:
         state = self.store.get(self._require(name))
         state.rejects.clear()
         state.drop_after = None
+        state.delays.clear()
+        state.release.set()
 
     def stop(self) -> None:
         if self._net is not None:

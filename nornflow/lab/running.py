@@ -180,6 +180,9 @@ class DeviceState:
     config: Node
     rejects: set[str] = field(default_factory=set)
     drop_after: int | None = None  # close the session after this many more config lines
+    delays: dict[str, float] = field(default_factory=dict)  # line -> seconds to hold the answer after it
+    release: threading.Event = field(default_factory=threading.Event)  # ends every held answer at once
+    received: list[str] = field(default_factory=list)  # every config-mode line, in order, for tests
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 

@@ -3,8 +3,9 @@
 fakenos answers from static output; this ``CMDShell`` subclass adds config mode
 (``configure terminal``, sub-mode prompts such as ``(config-if)#``, ``exit``, ``end``) and
 answers ``show running-config`` from the device's :class:`~nornflow.lab.running.DeviceStore`
-entry. The store also holds the faults a test asks for: lines the device rejects, and a
-session dropped after a number of config lines. The lab installs a subclass bound to its
+entry. The store also holds the faults a test asks for: lines the device rejects, a
+session dropped after a number of config lines, an answer held back after a line; and
+every config line each device received, in order. The lab installs a subclass bound to its
 own store as ``net.shell_plugins["CMDShell"]`` before it starts the devices.
 """
 
@@ -67,6 +68,9 @@ class StatefulShell(CMDShell):  # type: ignore[misc]  # fakenos ships no types
         state = self.store.get(self.device)
         if not text or text.startswith("!"):
             return False
+        with state.lock:
+            state.received.append(text)
+        hold: float | None = None
         if text == "end":
             self.session = None
         elif text == "exit":
@@ -87,6 +91,9 @@ class StatefulShell(CMDShell):  # type: ignore[misc]  # fakenos ships no types
                 if self.session.root is not state.config:  # set behind the session's back
                     self.session = ConfigSession(state.config)
                 self.session.apply(raw.rstrip("\r\n"))
+            hold = state.delays.get(text)
+        if hold:  # applied, but the answer (the prompt) comes late: a push caught in the middle
+            state.release.wait(hold)
         self._set_mode()
         return False
 

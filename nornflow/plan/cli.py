@@ -36,7 +36,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         if name == "validate":
             sub.add_argument("--no-inventory", action="store_true", help="skip the host selection check")
         if name == "show":
-            sub.add_argument("--markdown", action="store_true", help="print the plan artifact's markdown")
+            sub.add_argument("--markdown", action="store_true",
+                             help="print the plan as markdown (its graph in mermaid, for GitHub/GitLab)")
         if name == "run":
             sub.add_argument("--rerun", metavar="OUTCOME",
                              help="outcome JSON file or artifact key (plan-NAME-outcome) of an earlier run")
@@ -74,7 +75,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from nornflow.plan import render
 
     planned = _load(args)
-    print(render.plan_markdown(planned) if args.markdown else render.plan_text(planned))
+    print(render.plan_markdown(planned, graph="mermaid") if args.markdown else render.plan_text(planned))
     return 0
 
 

@@ -37,6 +37,7 @@ from nornflow.plan.outcome import PlanOutcome, StepOutcome, now, outcome_summary
 from nornflow.plan.planner import PlannedPlan, StepState, check_selections, skip_reason, validate
 from nornflow.plan.registry import FlowRegistry, load_reference
 from nornflow.plan.steps import plan_step, resource_names, run_flow_step
+from nornflow.plan.windows import calendar_of, generation_stop
 from nornflow.records import HostRecord
 from nornflow.redaction import redact_text
 
@@ -172,10 +173,12 @@ def run_step(step: Step, ready: Prepared, context: dict[str, Any]) -> StepOutcom
         if step.task is not None:
             slots = ready.step_slots.get(step.name)
             runner = plan_step.with_options(flow_run_name=step.name, timeout_seconds=step.timeout)
-            return runner(step, str(ready.inventory), hosts or [], slots)
+            return runner(step, str(ready.inventory), hosts or [], slots, calendar_of(ready.planned.plan))
         return run_flow_step(step, ready.flows[step.name], inventory=ready.inventory, hosts=hosts,
                              context={**context, "session_limits": step.resources or None,
-                                      "resources": step.resources or None})
+                                      "resources": step.resources or None,
+                                      "change_calendar": calendar_of(ready.planned.plan),
+                                      "on_failure": step.on_failure or ready.planned.plan.on_failure})
     except Exception as exc:
         reason = describe_error(exc)
         return StepOutcome(name=step.name, state="failed", reason=reason,
@@ -220,6 +223,7 @@ def execute_plan(
                           flow_run_id=str(run_ctx.flow_run.id) if run_ctx and run_ctx.flow_run else None)
     outcome.steps.update(carried)
     states: dict[str, StepState] = {name: o.state for name, o in carried.items()}
+    stop: str | None = None  # a closed change window: this generation and every later one are skipped
     for index, names in enumerate(planned.generations, start=1):
         runnable: list[str] = []
         for name in names:
@@ -233,6 +237,13 @@ def execute_plan(
                 states[name] = "skipped"
                 logger.info("step %s skipped: %s", name, reason)
         if not runnable:
+            continue
+        stop = stop or generation_stop(plan, [planned.steps[n] for n in runnable], ready.hosts, ready.inventory,
+                                       f"generation {index}/{len(planned.generations)}")
+        if stop is not None:
+            for name in runnable:
+                outcome.steps[name], states[name] = _skip(planned.steps[name], ready.hosts.get(name), stop), "skipped"
+            logger.warning("%s", stop)
             continue
         logger.info("generation %d/%d: running %s", index, len(planned.generations), ", ".join(runnable))
         context = {"plan_outcome": outcome.model_dump(mode="json", exclude={"plan"})}

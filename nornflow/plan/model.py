@@ -20,6 +20,7 @@ from nornflow.records import parse_budget
 
 Condition = Literal["success", "failure", "always"]
 Mode = Literal["parallel", "sequential", "waves"]
+OnFailure = Literal["keep", "rollback"]
 
 _SELECTION_FIELDS = ("names", "groups", "sites", "roles", "platforms")
 
@@ -91,6 +92,14 @@ class Step(BaseModel):
         description="concurrency limits each device session holds one slot of: names ('jump1') or "
         "per-host templates ('site:{site}', '{data[jump]}'); a flow step's flow must take session_limits",
     )
+    change: bool | None = Field(
+        default=None, description="the step writes to devices: checked against the change calendar before "
+        "it starts and before each wave; None: true for deploy_config steps",
+    )
+    on_failure: OnFailure | None = Field(
+        default=None, description="when a wave spends the failure budget: keep what earlier waves changed, or "
+        "rollback every device the step changed (reverse order, from its pre-change backup); None: the plan's",
+    )
 
     @field_validator("depends_on", mode="before")
     @classmethod
@@ -124,6 +133,9 @@ class Step(BaseModel):
                 f"step {self.name!r}: task {self.task!r} must be 'package.module:function', "
                 f"e.g. 'nornir_scrapli.tasks:send_command'"
             )
+        if self.on_failure == "rollback" and self.flow != "deploy_config":
+            raise ValueError(f"step {self.name!r}: on_failure: rollback needs the pre-change backups that "
+                             f"deploy_config takes; use flow: deploy_config, or on_failure: keep")
         names = [d.step for d in self.depends_on]
         if len(names) != len(set(names)):
             raise ValueError(f"step {self.name!r} depends on a step twice: {names}")
@@ -158,6 +170,12 @@ class Plan(BaseModel):
         default_factory=dict, description="extra registry entries: name -> 'file.py:flow' or 'module:flow'"
     )
     steps: list[Step] = Field(default_factory=list)
+    on_failure: OnFailure = Field(
+        default="keep", description="default of the steps' on_failure (rollback applies to deploy_config steps)",
+    )
+    change_calendar: str | None = Field(
+        default=None, description="change calendar YAML (relative to the plan file); default $NORNFLOW_CHANGE_CALENDAR",
+    )
 
     @field_validator("steps", mode="before")
     @classmethod
@@ -219,6 +237,10 @@ class Plan(BaseModel):
             candidate = file.parent / plan.inventory
             if candidate.exists():
                 plan.inventory = str(candidate)
+        if plan.change_calendar and not Path(plan.change_calendar).expanduser().is_absolute():
+            candidate = file.parent / plan.change_calendar
+            if candidate.exists():
+                plan.change_calendar = str(candidate)
         return plan
 
     def to_yaml(self) -> str:

@@ -1,15 +1,22 @@
-"""Show a plan to a person: a mermaid diagram and tables for Prefect, text for a terminal.
+"""Show a plan to a person: a picture and tables for Prefect, mermaid or text for elsewhere.
 
-The markdown holds a generations table first, readable even where mermaid is not
-rendered, then the diagram (success edges solid, failure edges dotted, always edges
-thick), then one row per step with its options.
+The markdown holds a generations table first, then the graph, then one row per step with
+its options. In a Prefect artifact the graph is a picture (:mod:`nornflow.plan.picture`:
+an SVG as a data-URL image, the one form the Prefect UI draws); ``nornflow plan show
+--markdown`` writes mermaid instead, which GitHub and GitLab draw (success edges solid,
+failure edges dotted, always edges thick).
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 from nornflow.plan.model import Step
 from nornflow.plan.outcome import PlanOutcome
+from nornflow.plan.picture import plan_image
 from nornflow.plan.planner import PlannedPlan
+
+Graph = Literal["picture", "mermaid"]
 
 _EDGE = {"success": "-->", "failure": "-.->", "always": "==>"}
 _STATE_MARK = {"completed": "✅", "failed": "❌", "skipped": "⏭️", "pending": "…"}
@@ -73,8 +80,15 @@ def mermaid(planned: PlannedPlan, outcome: PlanOutcome | None = None) -> str:
     return "\n".join(lines)
 
 
-def plan_markdown(planned: PlannedPlan) -> str:
-    """The artifact published before the run: generations, diagram, step table."""
+def graph_markdown(planned: PlannedPlan, outcome: PlanOutcome | None = None, graph: Graph = "picture") -> str:
+    """The graph as a data-URL picture (Prefect UI) or a mermaid block (GitHub, GitLab)."""
+    if graph == "mermaid":
+        return f"```mermaid\n{mermaid(planned, outcome)}\n```"
+    return plan_image(planned, outcome)
+
+
+def plan_markdown(planned: PlannedPlan, graph: Graph = "picture") -> str:
+    """The artifact published before the run: generations, graph, step table."""
     plan = planned.plan
     out = [f"# Plan `{plan.name}`", ""]
     if plan.description:
@@ -83,7 +97,7 @@ def plan_markdown(planned: PlannedPlan) -> str:
             f"steps of one generation run in parallel.", "",
             "| generation | steps |", "| --- | --- |"]
     out += [f"| {i} | {_cell(', '.join(names))} |" for i, names in enumerate(planned.generations, start=1)]
-    out += ["", "```mermaid", mermaid(planned), "```", "",
+    out += ["", graph_markdown(planned, graph=graph), "",
             "| step | runs | hosts | after | options | params |", "| --- | --- | --- | --- | --- | --- |"]
     for names in planned.generations:
         for name in names:
@@ -99,8 +113,8 @@ def plan_markdown(planned: PlannedPlan) -> str:
     return "\n".join(out) + "\n"
 
 
-def outcome_markdown(planned: PlannedPlan, outcome: PlanOutcome) -> str:
-    """The artifact published at the end: one row per step, then the coloured diagram."""
+def outcome_markdown(planned: PlannedPlan, outcome: PlanOutcome, graph: Graph = "picture") -> str:
+    """The artifact published at the end: one row per step, then the graph coloured by outcome."""
     out = [f"# Plan `{outcome.plan.name}`: {outcome.state} in {outcome.duration:.1f} s", "",
            "| step | state | ok | failed | skipped | duration | note |",
            "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
@@ -114,7 +128,7 @@ def outcome_markdown(planned: PlannedPlan, outcome: PlanOutcome) -> str:
                 f"| {_cell(name)} | {_STATE_MARK[s.state]} {s.state} | {len(s.ok_hosts)} | "
                 f"{len(s.failed_hosts)} | {len(s.skipped_hosts)} | {s.duration:.1f} s | {_cell(note)} |"
             )
-    out += ["", "```mermaid", mermaid(planned, outcome), "```"]
+    out += ["", graph_markdown(planned, outcome, graph)]
     return "\n".join(out) + "\n"
 
 

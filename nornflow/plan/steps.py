@@ -25,11 +25,14 @@ from prefect.concurrency.sync import concurrency
 from nornflow.engine import limit_names, run_task
 from nornflow.exceptions import PlanError
 from nornflow.inventory import load_nornir
+from nornflow.monitor.device_events import emit_run_events
 from nornflow.plan.model import Step
 from nornflow.plan.outcome import StepOutcome, now
 from nornflow.plan.planner import waves
 from nornflow.plan.registry import load_reference
-from nornflow.records import HostRecord
+from nornflow.plan.undo import WaveRun, publish_undo, undo_waves
+from nornflow.plan.windows import wave_gate
+from nornflow.records import HostRecord, RunResult
 from nornflow.redaction import redact_text
 
 NornirTask = Callable[..., Any]
@@ -112,15 +115,28 @@ def _budget_note(step: Step, failed: int, total: int) -> str | None:
 
 
 def run_waves(
-    step: Step, hosts: list[str], run_wave: Callable[[list[str], str], list[HostRecord]]
+    step: Step, hosts: list[str], run_wave: Callable[[list[str], str], list[HostRecord]],
+    gate: Callable[[list[str]], str | None] | None = None,
+    undo: Callable[[str], list[HostRecord]] | None = None,
 ) -> tuple[list[HostRecord], str | None, int]:
     """Run the step's waves in order; stop once the budget is spent, leaving the rest skipped.
 
-    Returns the records (in host order), the failure reason or None, and the waves run.
+    ``undo`` (``on_failure: rollback``) is called with the reason when the budget is spent; the
+    records it returns (every device it rolled back, earlier waves included) replace theirs.
+
+    ``gate`` (the change-window check) is asked before each wave after the first; a reason
+    stops the step there, the rest skipped. Returns the records (in host order), the failure
+    reason or None, and the waves run.
     """
     batches = waves(hosts, mode=step.mode, canary=step.canary, wave_size=step.wave_size)
     records: dict[str, HostRecord] = {}
     for index, batch in enumerate(batches, start=1):
+        stop = gate(batch) if gate is not None and index > 1 else None
+        if stop is not None:
+            why = f"stopped before wave {index}/{len(batches)}: {stop}; rerun the plan to resume"
+            for record in _skipped([h for h in hosts if h not in records], why):
+                records[record.host] = record
+            return [records[h] for h in hosts if h in records], why, index - 1
         label = step.name if len(batches) == 1 else f"{step.name} wave {index}/{len(batches)}"
         for record in run_wave(batch, label):
             records[record.host] = record
@@ -132,12 +148,17 @@ def run_waves(
                 reason += f"; stopped after wave {index}/{len(batches)}, {len(left)} hosts left untouched"
             for record in _skipped(left, f"not run: {step.name} stopped after wave {index}"):
                 records[record.host] = record
+            if undo is not None:
+                undone = undo(reason)
+                records.update({r.host: r for r in undone})
+                reason += f"; on_failure: rollback undid {len(undone)} device(s), last wave first"
             return [records[h] for h in hosts if h in records], reason, index
     return [records[h] for h in hosts if h in records], None, len(batches)
 
 
 @flow(name="plan-step", validate_parameters=False)
-def plan_step(step: Step, inventory: str, hosts: list[str], slots: int | None = None) -> StepOutcome:
+def plan_step(step: Step, inventory: str, hosts: list[str], slots: int | None = None,
+              calendar: str | None = None) -> StepOutcome:
     """A task step as one subflow: the engine runs each wave as batched Prefect tasks."""
     started = now()
     inner: NornirTask = load_reference(str(step.task), what=f"step {step.name!r} task")
@@ -153,7 +174,8 @@ def plan_step(step: Step, inventory: str, hosts: list[str], slots: int | None = 
         )
         return result.records
 
-    records, reason, count = run_waves(step, hosts, run_wave)
+    records, reason, count = run_waves(step, hosts, run_wave, wave_gate(step, inventory, calendar))
+    emit_run_events(RunResult(name=step.name, records=records))  # one event per device of the step
     return StepOutcome(name=step.name, state="failed" if reason else "completed", reason=reason,
                        records=records, started=started, finished=now(), waves=count)
 
@@ -199,10 +221,14 @@ def run_flow_step(
     if step.retries and "retries" not in accepts:
         options["retries"], options["retry_delay_seconds"] = step.retries, step.retry_delay
     errors: list[str] = []
+    runs: list[WaveRun] = []
 
     def call(selection: dict[str, Any] | None, label: str) -> list[HostRecord] | None:
         kwargs = flow_kwargs(fn, step, inventory=inventory, hosts=selection, context=context)
         state = fn.with_options(flow_run_name=label, **options)(**kwargs, return_state=True)
+        run_id = state.state_details.flow_run_id
+        runs.append(WaveRun(hosts=list((selection or {}).get("names", [])), backup_dir=kwargs.get("backup_dir",
+                            "backups"), flow_run_id=str(run_id) if run_id else None))
         records = _records_of(state)
         if records is None and not state.is_completed():
             errors.append(redact_text(state.message or state.name or "failed"))
@@ -224,7 +250,16 @@ def run_flow_step(
                     for h in batch]
         return got
 
-    records, reason, count = run_waves(step, hosts, run_wave)
+    gate = wave_gate(step, inventory, context.get("change_calendar"))
+    undo = None
+    if context.get("on_failure") == "rollback" and step.flow == "deploy_config" and inventory:
+
+        def undo(reason: str) -> list[HostRecord]:
+            undone, summary = undo_waves(step.name, str(inventory), runs, reason, step.params)
+            publish_undo(step.name, summary)
+            return undone
+
+    records, reason, count = run_waves(step, hosts, run_wave, gate, undo)
     if errors and reason is None:
         reason = errors[0]
     return StepOutcome(name=step.name, state="failed" if reason else "completed", reason=reason,

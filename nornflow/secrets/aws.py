@@ -65,6 +65,35 @@ def read(block: AwsSecretsManager, path: str, version: str | None) -> str:
         raise SecretError(f"AWS secret {path!r} is binary, not UTF-8 text") from None
 
 
+PROBE = "nornflow-health-probe"
+
+
+def health(block: AwsSecretsManager) -> str:
+    """AWS answers and accepts the block's credentials: a read of a probe name that need not exist.
+
+    ``ResourceNotFoundException`` or ``AccessDeniedException`` on the probe both prove the
+    service answered and the signature was valid (a least-privilege role may read only its
+    own secrets); bad or expired keys and an unreachable endpoint raise.
+    """
+    try:
+        _client(block).get_secret_value(SecretId=PROBE)
+    except bex.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("ResourceNotFoundException", "AccessDeniedException"):
+            return f"AWS Secrets Manager answers; credentials accepted ({code} on a probe name)"
+        if code in _DENIED:
+            raise SecretAccessDenied(f"AWS rejects the block's credentials ({code})") from None
+        raise SecretBackendUnavailable(f"AWS Secrets Manager answered {code}") from None
+    except (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError,
+            bex.ConnectionClosedError) as exc:
+        raise SecretBackendUnavailable(
+            f"AWS Secrets Manager unreachable or slow ({type(exc).__name__}, timeout {block.timeout}s)"
+        ) from None
+    except bex.NoCredentialsError:
+        raise SecretAccessDenied("the AWS block's credentials hold no keys, profile or role") from None
+    return "AWS Secrets Manager answers; credentials accepted"
+
+
 def _client(block: AwsSecretsManager) -> Any:
     with block._lock:
         if block._client is None:

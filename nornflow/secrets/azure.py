@@ -63,6 +63,22 @@ def read(block: AzureKeyVault, path: str, version: str | None) -> str:
     return str(secret.value)
 
 
+PROBE = "nornflow-health-probe"
+
+
+def health(block: AzureKeyVault) -> str:
+    """Key Vault answers and authenticates the block: a read of a probe name that need not exist
+    (not found, or forbidden for that name, both prove it); a failed login or no answer raises."""
+    try:
+        read(block, PROBE, None)
+    except SecretNotFound:
+        pass
+    except SecretAccessDenied as exc:
+        if "forbids reading" not in str(exc):
+            raise
+    return f"Key Vault {block.vault_url} answers; credentials accepted"
+
+
 def _client(block: AzureKeyVault) -> Any:
     with block._lock:
         if block._client is not None:

@@ -2,7 +2,8 @@
 
 A backend is any object with ``load(name) -> source``, where the source has
 ``read_secret(path, version) -> str | Mapping``. A Prefect ``Block`` class with a
-``read_secret`` method fits as is (``Block.load`` is the loader). Backends are found
+``read_secret`` method fits as is (``Block.load`` is the loader); one with a
+``health_check()`` method too (:class:`HealthCheckable`) takes part in the stack's health checks. Backends are found
 through the ``nornflow.secret_backends`` entry-point group (name = slug), so another
 package adds one without touching NornFlow; the built-ins are also known directly,
 so they work before the package's own entry points are installed.
@@ -39,6 +40,19 @@ class SecretSource(Protocol):
     """A loaded block document that can read secrets."""
 
     def read_secret(self, path: str, version: str | None = None) -> Document: ...
+
+
+@runtime_checkable
+class HealthCheckable(Protocol):
+    """A source that can say whether its service answers and accepts its credentials.
+
+    ``health_check()`` returns a short description of what answered and raises a
+    :class:`~nornflow.exceptions.SecretError` (never naming a secret's value) when it does
+    not; ``nornflow doctor --live`` and the ``stack_health`` flow call it for every block
+    document of every backend. The built-in blocks have it; a third-party backend may.
+    """
+
+    def health_check(self) -> str: ...
 
 
 @runtime_checkable

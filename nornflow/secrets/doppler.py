@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -63,3 +64,13 @@ def read(block: DopplerSecrets, path: str, version: str | None) -> str:
     if status == 429 or status >= 500:
         raise SecretBackendUnavailable(f"Doppler {block.api_url} answered HTTP {status}")
     raise SecretError(f"Doppler {block.api_url} answered HTTP {status} for {path!r}")
+
+
+PROBE = "NORNFLOW_HEALTH_PROBE"
+
+
+def health(block: DopplerSecrets) -> str:
+    """Doppler answers and accepts the token: a read of a probe name that need not exist."""
+    with contextlib.suppress(SecretNotFound):
+        read(block, PROBE, None)
+    return f"Doppler {block.api_url} answers; token accepted"

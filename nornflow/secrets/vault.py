@@ -39,6 +39,23 @@ def read(block: VaultSecrets, path: str, version: str | None) -> dict[str, Any]:
         raise _denied(block, path) from None
 
 
+def health(block: VaultSecrets) -> str:
+    """Vault answers, is unsealed and accepts the block's token (or AppRole login); raises otherwise."""
+    try:
+        client = _client(block)
+        if client.sys.is_sealed():
+            raise SecretBackendUnavailable(f"Vault {block.url} is sealed: unseal it")
+        if not client.is_authenticated():
+            raise SecretAccessDenied(f"Vault {block.url} rejects the block's token: renew it")
+    except hv.VaultError as exc:
+        raise SecretBackendUnavailable(f"Vault {block.url} answered {type(exc).__name__}") from None
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise SecretBackendUnavailable(
+            f"Vault {block.url} unreachable or slow ({type(exc).__name__}, timeout {block.timeout}s)"
+        ) from None
+    return f"Vault {block.url}: unsealed, credentials accepted"
+
+
 def _read(client: Any, block: VaultSecrets, path: str, version: str | None) -> dict[str, Any]:
     try:
         if block.kv_version == 2:

@@ -124,7 +124,8 @@ def test_run_plan_flow_publishes_and_ends_failed_when_a_step_fails(lab, tmp_path
 
     artifact = Artifact.get("plan-flows-outcome")
     assert PlanOutcome.from_json(artifact.data).steps["bad"].state == "failed"
-    assert "```mermaid" in Artifact.get("plan-flows").data
+    assert "](data:image/svg+xml;base64," in Artifact.get("plan-flows").data   # a picture the UI draws
+    assert "```mermaid" not in Artifact.get("plan-flows").data
 
 
 def test_resource_template_makes_one_limit_per_site(lab, sessions):

@@ -1,4 +1,4 @@
-"""Renderings a person reads: mermaid + tables for Prefect, text for the terminal."""
+"""Renderings a person reads: a picture + tables for Prefect, mermaid for GitHub, text for the terminal."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def planned():
 
 
 def test_markdown_has_generations_diagram_and_steps():
-    text = render.plan_markdown(planned())
+    assert "](data:image/svg+xml;base64," in render.plan_markdown(planned())   # the picture, for Prefect
+    text = render.plan_markdown(planned(), graph="mermaid")
     assert "4 steps in 4 generations" in text
     assert "| 2 | spines |" in text
     assert "```mermaid\nflowchart LR" in text
@@ -35,7 +36,8 @@ def test_outcome_table_and_colours():
         HostRecord(host="l1", status="failed", duration=0),
         HostRecord(host="l2", status="skipped", duration=0)])
     outcome = PlanOutcome(plan=p.plan, steps=steps)
-    text = render.outcome_markdown(p, outcome)
+    assert "](data:image/svg+xml;base64," in render.outcome_markdown(p, outcome)
+    text = render.outcome_markdown(p, outcome, graph="mermaid")
     assert "| leaves | ❌ failed | 0 | 1 | 1 |" in text
     assert "failed: l1" in text
     assert "class s2 failed" in text

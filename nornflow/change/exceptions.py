@@ -1,0 +1,25 @@
+"""Errors of change safety; each is a :class:`~nornflow.exceptions.NornFlowError` and a builtin."""
+
+from __future__ import annotations
+
+from nornflow.exceptions import NornFlowError
+
+
+class CalendarError(NornFlowError, ValueError):
+    """A change calendar file is missing, malformed, or names an unknown time zone or day."""
+
+
+class OverrideError(NornFlowError, ValueError):
+    """An emergency override was asked for without a reason."""
+
+
+class RecordError(NornFlowError, LookupError):
+    """A run's reproducibility record cannot be found or read."""
+
+
+class LedgerError(NornFlowError, LookupError):
+    """A run's ledger is missing or unreadable, so the run cannot be resumed."""
+
+
+class ResumeError(NornFlowError, RuntimeError):
+    """A run cannot be resumed: it still runs, it finished, or its plan no longer holds."""

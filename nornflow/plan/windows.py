@@ -1,0 +1,71 @@
+"""Change windows inside a plan: stop before a generation or a wave whose hosts' window is closed.
+
+A step writes to devices when it says ``change: true`` or runs ``deploy_config``. Before each
+generation, the hosts of its changing steps are checked against the plan's change calendar
+(with the calendar's ``margin_minutes``, so a window about to close counts as closed); when
+any is outside, that generation and every later one are skipped with the reason, and the
+run can be resumed in the next window with the existing rerun (``--rerun plan-NAME-outcome``).
+The same check runs before each wave after the first of a changing step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from nornflow.change.calendar import ENV_CALENDAR
+from nornflow.change.windows import WindowCheck, check
+from nornflow.plan.model import Plan, Step
+
+#: Registered flows that push to devices: their steps are change steps unless they say otherwise.
+WRITERS = frozenset({"deploy_config"})
+
+
+def is_change(step: Step) -> bool:
+    return step.change if step.change is not None else step.flow in WRITERS
+
+
+def calendar_of(plan: Plan) -> str | None:
+    return plan.change_calendar or os.environ.get(ENV_CALENDAR) or None
+
+
+def _refusal(verdict: WindowCheck) -> str | None:
+    if not verdict.refused:
+        return None
+    first = verdict[verdict.refused[0]]
+    more = f" (and {len(verdict.refused) - 1} more host(s))" if len(verdict.refused) > 1 else ""
+    return f"change window: {first.message}{more}"
+
+
+def generation_stop(plan: Plan, steps: list[Step], hosts: dict[str, list[str] | None], inventory: str | None,
+                    where: str) -> str | None:
+    """Why the generation must not start (``where`` says which), or ``None`` when every host may change."""
+    changes = [s for s in steps if is_change(s)]
+    calendar = calendar_of(plan)
+    if not changes or calendar is None or not inventory:
+        return None
+    names: set[str] | None = set()
+    for step in changes:
+        selected = hosts.get(step.name)
+        if selected is None:
+            names = None
+            break
+        names = (names or set()) | set(selected)
+    verdict = check(inventory, sorted(names) if names is not None else None, calendar)
+    reason = _refusal(verdict)
+    if reason is None:
+        return None
+    return (f"plan stopped before {where}: {reason}; resume in the next window with "
+            f"`nornflow plan run FILE --rerun plan-<name>-outcome` (nothing of this generation ran)")
+
+
+def wave_gate(step: Step, inventory: str | None, calendar: str | None) -> Callable[[list[str]], str | None] | None:
+    """A check for :func:`nornflow.plan.steps.run_waves` to call before each later wave, or ``None``."""
+    calendar = calendar or os.environ.get(ENV_CALENDAR) or None
+    if not is_change(step) or calendar is None or not inventory:
+        return None
+
+    def gate(batch: list[str]) -> str | None:
+        return _refusal(check(inventory, batch, calendar))
+
+    return gate
