@@ -4,7 +4,8 @@
 ``override_reason`` (recorded with ``override_by``). Through the gateway, an override needs the
 approver role, ``override_by`` is always the authenticated person (never what was typed), and
 ``change_calendar`` (which calendar decides) is a developer's setting: a runner pointing a run at
-a permissive calendar would skip the windows.
+a permissive calendar would skip the windows. ``resume_of`` reuses an earlier approval, so it
+takes an approver.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def guard_change_parameters(payload: Any, user: str, perms: frozenset[Perm], *,
         if deployment and "change_calendar" in parameters and Perm.DEVELOP not in perms:
             return ("change_calendar decides which change windows apply: only a developer may set it "
                     "when starting a run"), []
+        if deployment and parameters.get("resume_of") and Perm.APPROVE not in perms:
+            return ("resume_of pushes under an earlier run's approval: only an approver may resume a crashed "
+                    "change (nornflow resume, or a retry of the crashed run)"), []
         reason = parameters.get("override_reason")
         if reason is None or (isinstance(reason, str) and not reason.strip()):
             parameters.pop("override_by", None)  # nobody may claim an override they did not make

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions as bex
@@ -24,6 +26,20 @@ _DENIED = {"AccessDeniedException", "UnrecognizedClientException", "InvalidSigna
            "ExpiredTokenException"}
 
 
+@contextmanager
+def _answering(block: AwsSecretsManager) -> Iterator[None]:
+    """Transport and credential failures, the same for a read and a health check."""
+    try:
+        yield
+    except (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError,
+            bex.ConnectionClosedError) as exc:
+        raise SecretBackendUnavailable(
+            f"AWS Secrets Manager unreachable or slow ({type(exc).__name__}, timeout {block.timeout}s)"
+        ) from None
+    except bex.NoCredentialsError:
+        raise SecretAccessDenied("the AWS block's credentials hold no keys, profile or role") from None
+
+
 def read(block: AwsSecretsManager, path: str, version: str | None) -> str:
     if not path:
         raise SecretNotFound("an AWS reference needs a secret name or ARN after the block name")
@@ -33,7 +49,8 @@ def read(block: AwsSecretsManager, path: str, version: str | None) -> str:
     else:
         request["VersionStage"] = version or block.version_stage
     try:
-        response = _client(block).get_secret_value(**request)
+        with _answering(block):
+            response = _client(block).get_secret_value(**request)
     except bex.ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "ResourceNotFoundException":
@@ -50,13 +67,6 @@ def read(block: AwsSecretsManager, path: str, version: str | None) -> str:
         if code in _DOWN:
             raise SecretBackendUnavailable(f"AWS Secrets Manager answered {code}") from None
         raise SecretError(f"AWS Secrets Manager refused reading {path!r}: {code}") from None
-    except (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError,
-            bex.ConnectionClosedError) as exc:
-        raise SecretBackendUnavailable(
-            f"AWS Secrets Manager unreachable or slow ({type(exc).__name__}, timeout {block.timeout}s)"
-        ) from None
-    except bex.NoCredentialsError:
-        raise SecretAccessDenied("the AWS block's credentials hold no keys, profile or role") from None
     if "SecretString" in response:
         return str(response["SecretString"])
     try:
@@ -76,7 +86,8 @@ def health(block: AwsSecretsManager) -> str:
     own secrets); bad or expired keys and an unreachable endpoint raise.
     """
     try:
-        _client(block).get_secret_value(SecretId=PROBE)
+        with _answering(block):
+            _client(block).get_secret_value(SecretId=PROBE)
     except bex.ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("ResourceNotFoundException", "AccessDeniedException"):
@@ -84,13 +95,6 @@ def health(block: AwsSecretsManager) -> str:
         if code in _DENIED:
             raise SecretAccessDenied(f"AWS rejects the block's credentials ({code})") from None
         raise SecretBackendUnavailable(f"AWS Secrets Manager answered {code}") from None
-    except (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError,
-            bex.ConnectionClosedError) as exc:
-        raise SecretBackendUnavailable(
-            f"AWS Secrets Manager unreachable or slow ({type(exc).__name__}, timeout {block.timeout}s)"
-        ) from None
-    except bex.NoCredentialsError:
-        raise SecretAccessDenied("the AWS block's credentials hold no keys, profile or role") from None
     return "AWS Secrets Manager answers; credentials accepted"
 
 

@@ -122,6 +122,8 @@ def test_change_window_overrides_need_an_approver_and_record_who(team: Any, depl
         assert refused.status_code == 403 and "approver" in refused.json()["detail"]
         calendar = http.post(url, json={"parameters": {"change_calendar": "/tmp/always-open.yaml"}})
         assert calendar.status_code == 403 and "developer" in calendar.json()["detail"]
+        reuse = http.post(url, json={"parameters": {"resume_of": "0b7c6a9e-0000-4000-8000-000000000000"}})
+        assert reuse.status_code == 403 and "approver" in reuse.json()["detail"]
         plain = http.post(url, json={"parameters": {"override_by": "somebody-else"}})
         assert plain.status_code == 201 and "override_by" not in plain.json()["parameters"]
     with team.client("otto") as http:  # owner: holds the approver's permission
