@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nornflow.config.exceptions import LedgerError
 from nornflow.exceptions import NornFlowError
 
 
@@ -17,9 +18,8 @@ class RecordError(NornFlowError, LookupError):
     """A run's reproducibility record cannot be found or read."""
 
 
-class LedgerError(NornFlowError, LookupError):
-    """A run's ledger is missing or unreadable, so the run cannot be resumed."""
-
-
 class ResumeError(NornFlowError, RuntimeError):
     """A run cannot be resumed: it still runs, it finished, or its plan no longer holds."""
+
+
+__all__ = ["CalendarError", "LedgerError", "OverrideError", "RecordError", "ResumeError"]

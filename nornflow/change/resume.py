@@ -1,6 +1,6 @@
 """Resume a ``deploy_config`` run whose process died in the middle of a push.
 
-The run's :class:`~nornflow.change.ledger.Ledger` says where each device stopped:
+The run's :class:`~nornflow.config.ledger.Ledger` says where each device stopped:
 
 - *final* (verified, rolled back, stale...): skipped, nothing is sent;
 - *in flight* (pushing, pushed, rolling back): the session may have been cut anywhere, so
@@ -32,8 +32,8 @@ from nornir.core.task import Result, Task
 
 from nornflow.backup import BackupStore
 from nornflow.change.exceptions import LedgerError, ResumeError
-from nornflow.change.ledger import FINAL, IN_FLIGHT, Ledger, owner, process_alive
 from nornflow.config.exceptions import StalePlan
+from nornflow.config.ledger import FINAL, IN_FLIGHT, Ledger, owner, process_alive
 from nornflow.config.plan import DevicePlan
 from nornflow.config.remediation import config_hash
 from nornflow.config.tasks import apply_config, plan_config, restore, verify

@@ -8,8 +8,8 @@ from typing import Any
 
 from prefect.events import emit_event
 
-from nornflow.monitor.device_events import device_resource
 from nornflow.redaction import redact
+from nornflow.resources import device_resource
 
 APPLIED = "nornflow.config.applied"
 ROLLED_BACK = "nornflow.config.rolled-back"

@@ -31,3 +31,7 @@ class RolledBack(NornFlowError, RuntimeError):
 
 class RollbackFailed(NornFlowError, RuntimeError):
     """Apply or verify failed and the device could not be restored: it needs a person."""
+
+
+class LedgerError(NornFlowError, LookupError):
+    """A run's ledger is missing or unreadable, so the run cannot be resumed."""

@@ -15,8 +15,8 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from nornflow.change.ledger import Ledger
 from nornflow.config.exceptions import ConfigRejected, RollbackFailed, RolledBack, StalePlan, VerificationFailed
+from nornflow.config.ledger import Ledger
 from nornflow.config.plan import DevicePlan
 from nornflow.config.remediation import config_hash, remediation, unified_diff
 from nornflow.config.render import Renderer
@@ -134,7 +134,7 @@ def apply_config(task: Task, plans: Mapping[str, dict[str, Any]], backups: Mappi
 
     ``plans`` and ``backups`` map host names to the :class:`DevicePlan` dump and the pre-change
     config saved in this run; the engine passes the same mappings to every host. ``ledger`` (a
-    :class:`~nornflow.change.ledger.Ledger` path) records each step, so a crashed run can resume.
+    :class:`~nornflow.config.ledger.Ledger` path) records each step, so a crashed run can resume.
     """
     name = task.host.name
     device = DevicePlan.model_validate(plans[name])

@@ -18,13 +18,13 @@ from prefect.flow_runs import pause_flow_run
 from prefect.states import Cancelled, Failed
 
 from nornflow.backup import BackupStore
-from nornflow.change.ledger import Ledger
 from nornflow.change.record import record_run
 from nornflow.change.report import gate, outside_records
 from nornflow.change.resume import fingerprints, resume_run
 from nornflow.change.windows import Override
 from nornflow.config import events
 from nornflow.config.approval import Decision, PlanApproval, auto_approval, decide
+from nornflow.config.ledger import Ledger
 from nornflow.config.plan import ConfigPlan, DevicePlan
 from nornflow.config.render import Renderer
 from nornflow.config.tasks import apply_config, plan_config

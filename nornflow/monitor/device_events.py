@@ -28,30 +28,17 @@ from typing import Any
 from nornflow.monitor import enabled
 from nornflow.records import HostRecord, RunResult
 from nornflow.redaction import redact, redact_text
+from nornflow.resources import device_resource, flow_resource
 
 log = logging.getLogger(__name__)
 
-DEVICE_PREFIX = "nornflow.device."
 RUN_EVENT = "nornflow.device.run"
 OUTCOMES = ("ok", "changed", "failed", "skipped")
 #: Events that count as a good run of a device.
 GOOD = (f"{RUN_EVENT}.ok", f"{RUN_EVENT}.changed")
 FAILED = f"{RUN_EVENT}.failed"
 CHANGED = f"{RUN_EVENT}.changed"
-FLOW_PREFIX = "nornflow.flow."
-FLOW_ROLE = "nornflow-flow"
 MAX_ERROR = 500
-
-
-def device_resource(host: str) -> dict[str, str]:
-    """The event resource of one device: ``nornflow.device.<host>``."""
-    return {"prefect.resource.id": f"{DEVICE_PREFIX}{host}", "prefect.resource.name": host}
-
-
-def flow_resource(flow: str) -> dict[str, str]:
-    """The related resource naming the flow, so events can be counted per flow by name."""
-    return {"prefect.resource.id": f"{FLOW_PREFIX}{flow}", "prefect.resource.role": FLOW_ROLE,
-            "prefect.resource.name": flow}
 
 
 def outcome(record: HostRecord) -> str:

@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from nornflow.config.events import APPLIED, COMPLIANT, DRIFT
-from nornflow.monitor.device_events import CHANGED, DEVICE_PREFIX, FAILED, FLOW_PREFIX, GOOD
+from nornflow.monitor.device_events import CHANGED, FAILED, GOOD
 from nornflow.monitor.report import History, RunFact, Window
+from nornflow.resources import DEVICE_PREFIX, FLOW_PREFIX
 
 TERMINAL = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]
 PAGE = 200

@@ -18,7 +18,7 @@ from typing import Any
 from nornir.core.task import Result, Task
 
 from nornflow.backup import BackupStore
-from nornflow.change.ledger import FINAL, Ledger
+from nornflow.config.ledger import FINAL, Ledger
 from nornflow.config.tasks import rollback
 from nornflow.deploy.locks import DEVICE_LOCKS
 from nornflow.engine import run_task

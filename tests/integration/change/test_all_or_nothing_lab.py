@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prefect import flow
 
-from nornflow.change.ledger import Ledger
+from nornflow.config.ledger import Ledger
 from nornflow.config.remediation import remediation
 from nornflow.config.render import Renderer
 from nornflow.inventory import HostFilter, load_nornir

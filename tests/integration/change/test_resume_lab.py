@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from nornflow.change.ledger import Ledger
+from nornflow.config.ledger import Ledger
 from nornflow.config.remediation import remediation
 from nornflow.config.render import Renderer
 from nornflow.inventory import load_nornir

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from prefect import tags
 
 from nornflow.flows import backup_configs
-from nornflow.monitor.device_events import FLOW_ROLE
+from nornflow.resources import FLOW_ROLE
 from tests.integration.monitor.conftest import read_events, wait_for_events
 from tests.support.prefect_api import flow_run_id
 

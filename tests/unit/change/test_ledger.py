@@ -7,7 +7,7 @@ import os
 import pytest
 
 from nornflow.change.exceptions import LedgerError
-from nornflow.change.ledger import Ledger, owner, process_alive
+from nornflow.config.ledger import Ledger, owner, process_alive
 from nornflow.exceptions import NornFlowError, PlanError
 from nornflow.plan.model import Plan
 from nornflow.redaction import register

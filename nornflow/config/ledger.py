@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nornflow.change.exceptions import LedgerError
+from nornflow.config.exceptions import LedgerError
 from nornflow.redaction import redact, redact_text
 
 #: States after which a device needs nothing more from this run.
