@@ -127,8 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     from nornflow.deploy import doctor
     from nornflow.gateway import cli as gateway_cli
     from nornflow.plan import cli as plan_cli
+    from nornflow.secrets import local_cli
 
     plan_cli.register(sub)
+    local_cli.register(sub)
     change_cli.register(sub)
     change_cli.register_resume(sub)
     doctor.register(sub)
