@@ -35,7 +35,7 @@ $(BROWSER):
 test: $(VENV)/.test-installed | $(BROWSER)
 	$(BIN)/ruff check nornflow flows tests bench blocks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 e2e: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q -m e2e

@@ -116,7 +116,7 @@ def concurrency_limits(client: Any, exclude_run: Any = None) -> list[Check]:
 
 def secret_blocks(client: Any) -> list[Check]:
     """Every block document of every secret backend answers its ``health_check()``."""
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
     from nornflow.redaction import redact_text
     from nornflow.secrets.backends import BackendRegistry, HealthCheckable
@@ -130,6 +130,10 @@ def secret_blocks(client: Any) -> list[Check]:
             documents = client.read_block_documents_by_type(slug, include_secrets=False)
         except ObjectNotFound:  # the block type is not registered on this server: nobody uses it
             continue
+        except PrefectHTTPStatusError as exc:  # the same, as this client method reports it (404)
+            if exc.response.status_code == 404:
+                continue
+            raise
         for document in documents:
             part = f"secret-block.{slug}.{_slug(document.name)}"
             try:
