@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.events import record_emitted
+
 #: fra changes Tue-Thu 22:00-04:00 Berlin; ams and nyc have no window (the default: open).
 CALENDAR = {
     "timezone": "Europe/Berlin",
@@ -50,12 +52,4 @@ def set_clock(monkeypatch) -> Callable[..., list[datetime]]:
 def change_events(monkeypatch) -> Iterator[list[dict[str, Any]]]:
     from nornflow.change import report
 
-    seen: list[dict[str, Any]] = []
-    real = report.emit_event
-
-    def record(**kwargs: Any) -> Any:
-        seen.append(kwargs)
-        return real(**kwargs)
-
-    monkeypatch.setattr(report, "emit_event", record)
-    yield seen
+    yield record_emitted(monkeypatch, report)

@@ -5,6 +5,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.events import record_emitted
+
 TEMPLATES = str(Path(__file__).resolve().parents[3] / "examples" / "templates")
 
 
@@ -21,15 +23,7 @@ def emitted(monkeypatch) -> list[dict[str, Any]]:
     """Every device event the flows emit (still sent to Prefect as well)."""
     from nornflow.config import events
 
-    seen: list[dict[str, Any]] = []
-    real = events.emit_event
-
-    def record(**kwargs: Any) -> Any:
-        seen.append(kwargs)
-        return real(**kwargs)
-
-    monkeypatch.setattr(events, "emit_event", record)
-    return seen
+    return record_emitted(monkeypatch, events)
 
 
 def names(seen: list[dict[str, Any]], event: str) -> list[str]:
