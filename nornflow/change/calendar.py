@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nornflow.change.exceptions import CalendarError
+from nornflow.yamlfile import load_yaml
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ENV_CALENDAR = "NORNFLOW_CHANGE_CALENDAR"
@@ -205,15 +205,8 @@ def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise CalendarError(f"change calendar {path} cannot be read: {exc.strerror}; "
-                            f"give an existing file (or unset {ENV_CALENDAR})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise CalendarError(f"change calendar {where}: malformed YAML ({getattr(exc, 'problem', exc)})") from None
+    data = load_yaml(path, "change calendar", CalendarError,
+                     f"; give an existing file (or unset {ENV_CALENDAR})") or {}
     if not isinstance(data, dict):
         raise CalendarError(f"change calendar {path} must hold a mapping (windows:, freezes:, exceptions:)")
     return data

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nornflow.exceptions import PlanError
 from nornflow.records import parse_budget
+from nornflow.yamlfile import load_yaml
 
 Condition = Literal["success", "failure", "always"]
 Mode = Literal["parallel", "sequential", "waves"]
@@ -222,14 +223,7 @@ class Plan(BaseModel):
     def from_yaml(cls, path: str | Path) -> Plan:
         """Load a plan file; a relative ``inventory:`` is resolved against the file's folder."""
         file = Path(path)
-        try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise PlanError(f"plan file {file} cannot be read: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{file}:{mark.line + 1}" if mark else str(file)
-            raise PlanError(f"plan file {where}: malformed YAML ({getattr(exc, 'problem', exc)})") from None
+        data = load_yaml(file, "plan file", PlanError)
         if not isinstance(data, dict):
             raise PlanError(f"plan file {file} must hold a mapping with steps:, found {type(data).__name__}")
         plan = cls.from_dict(data, source=str(file))
