@@ -298,10 +298,13 @@ def test_approver_resumes_a_paused_run_with_the_ui_form(team: Any, browse: Brows
         # She reads the plan: its hash is in the artifact ("**Plan hash:** `<hash>`").
         page.get_by_text("deploy-config-plan", exact=True).first.click()
         expect(page).to_have_url(re.compile(r"/w/core/v2/artifacts/artifact/"))
-        rendered = page.get_by_test_id("markdown-display")  # the rendered artifact (not its hidden raw tab)
-        expect(rendered).to_contain_text("Plan hash:")
-        seen = re.search(r"Plan hash:\s*([0-9a-f]{8,64})", rendered.inner_text())
-        assert seen, rendered.inner_text()[:2000]
+        rendered = page.get_by_test_id("markdown-display").first  # the rendered artifact (not its raw tab)
+        hash_line = re.compile(r"Plan hash:\s*([0-9a-f]{8,64})")
+        # The page renders the artifact more than once as its queries settle: wait for the hash
+        # itself (a retrying assertion), then read the element as it is at that moment.
+        expect(rendered).to_contain_text(hash_line)
+        seen = hash_line.search(rendered.text_content() or "")
+        assert seen, (rendered.text_content() or "")[:2000]
         plan_hash = seen.group(1)
         assert plan_hash == expected_hash
         browse.shot("2-plan-artifact")
