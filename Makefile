@@ -32,10 +32,12 @@ BROWSER := /usr/bin/chromium
 $(BROWSER):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
+# Two pytest workers (pytest-xdist), a test file per worker: most tests wait on servers, flows and
+# schedules, so two at a time take about 60% of the serial time on this 2-core machine.
 test: $(VENV)/.test-installed | $(BROWSER)
 	$(BIN)/ruff check nornflow flows tests bench blocks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 e2e: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q -m e2e

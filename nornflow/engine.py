@@ -31,6 +31,7 @@ from prefect.futures import as_completed
 from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from nornflow import patches
 from nornflow.explain import describe_error, is_auth_failure
 from nornflow.inventory import HostFilter, load_nornir
 from nornflow.monitor import device_events, progress
@@ -39,6 +40,8 @@ from nornflow.redaction import install_log_filter, redact, redact_text
 from nornflow.runner import DeadlineRunner, run_kwargs
 
 NornirTask = Callable[..., Any]
+
+patches.install()  # flow runs end when their last line does (see nornflow.patches)
 
 #: Loggers that repeat, as tracebacks, what the engine already reports once per host.
 _NOISY = ("nornir.core.task", "paramiko.transport")

@@ -108,3 +108,33 @@ def test_filter_with_unknown_host_or_field(inventory):
         HostFilter.coerce({"names": ["r1", "r9"]}).select(load_nornir(inventory))
     with pytest.raises(HostSelectionError, match=r"unknown fields \['site'\]"):
         HostFilter.coerce({"site": ["fra"]})
+
+
+def test_inventory_means_what_nornirs_simple_inventory_means(tmp_path):
+    """load_nornir builds hosts from one libyaml parse; every field must match InitNornir's SimpleInventory."""
+    from nornir import InitNornir
+
+    (tmp_path / "hosts.yaml").write_text(HOSTS + "r4:\n  hostname: r4.example.net\n  groups: [eos, core]\n"
+                                         "  username: ops\n  connection_options:\n"
+                                         "    scrapli: {port: 2222, extras: {transport: asyncssh}}\n")
+    (tmp_path / "groups.yaml").write_text(GROUPS + "core:\n  groups: [ios]\n  data: {tier: 1, ntp: [a, b]}\n")
+    (tmp_path / "defaults.yaml").write_text("username: admin\npassword: pw\ndata: {domain: lab}\n"
+                                            "connection_options: {scrapli: {extras: {auth_strict_key: false}}}\n")
+    ours = load_nornir(tmp_path).inventory
+    theirs = InitNornir(inventory={"plugin": "SimpleInventory", "options": {
+        "host_file": str(tmp_path / "hosts.yaml"), "group_file": str(tmp_path / "groups.yaml"),
+        "defaults_file": str(tmp_path / "defaults.yaml")}}, logging={"enabled": False}).inventory
+    assert ours.dict() == theirs.dict()
+    for name, host in theirs.hosts.items():
+        mine = ours.hosts[name]
+        assert (mine.hostname, mine.port, mine.username, mine.password, mine.platform) == (
+            host.hostname, host.port, host.username, host.password, host.platform)
+        assert dict(mine.items()) == dict(host.items())  # data, inherited through groups and defaults
+        assert mine.get_connection_parameters("scrapli").dict() == host.get_connection_parameters("scrapli").dict()
+    assert ours.hosts["r4"].get("tier") == 1 and ours.hosts["r4"].platform == "arista_eos"
+
+
+def test_a_malformed_inventory_still_names_the_line(inventory):
+    (inventory / "hosts.yaml").write_text(HOSTS + "r9:\n  hostname: 127.0.0.1\n  port: 99999\n")
+    with pytest.raises(InventoryError, match=r"hosts.yaml:16: 'r9' port 99999"):
+        load_nornir(inventory)

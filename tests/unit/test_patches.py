@@ -1,0 +1,59 @@
+"""nornflow.patches: flow-run heartbeats still go out, and the heartbeat thread ends with the flow."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+from nornflow import patches
+
+
+class FakeEngine:
+    heartbeat_seconds = 30
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self.flow_run = SimpleNamespace(state=SimpleNamespace(is_final=lambda: False))
+        self.logger = SimpleNamespace(debug=lambda *a, **k: None)
+
+    def _build_heartbeat_event_template(self) -> tuple[str, list[str]]:
+        return "resource", ["related"]
+
+    def _emit_flow_run_heartbeat(self, resource: str, related: list[str]) -> None:
+        self.sent.append((resource, related))
+
+
+def _heartbeat_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "nornflow-flow-heartbeat"]
+
+
+def test_heartbeat_is_sent_and_its_thread_is_gone_when_the_flow_ends() -> None:
+    engine = FakeEngine()
+    with patches.send_heartbeats(engine):
+        deadline = threading.Event()
+        for _ in range(100):  # the first heartbeat goes out at once
+            if engine.sent:
+                break
+            deadline.wait(0.01)
+        assert _heartbeat_threads(), "the heartbeat thread runs while the flow does"
+    assert engine.sent == [("resource", ["related"])]
+    # Prefect's own loop sleeps in 1 s steps, so its thread outlives a 2 s-bounded join by up to a second;
+    # ours waits on the stop event, so it has ended by the time the context exits.
+    assert _heartbeat_threads() == []
+
+
+def test_no_heartbeat_setting_means_no_thread() -> None:
+    engine = FakeEngine()
+    engine.heartbeat_seconds = None  # type: ignore[assignment]
+    with patches.send_heartbeats(engine):
+        assert _heartbeat_threads() == []
+    assert engine.sent == []
+
+
+def test_installed_into_prefects_flow_engine_by_the_engine_import() -> None:
+    from prefect import flow_engine
+
+    import nornflow.engine  # noqa: F401 - installs the patch
+
+    assert flow_engine._send_heartbeats is patches.send_heartbeats
