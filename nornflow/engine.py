@@ -31,7 +31,7 @@ from prefect.futures import as_completed
 from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from nornflow import patches
+from nornflow import aio, patches
 from nornflow.explain import describe_error, is_auth_failure
 from nornflow.inventory import HostFilter, load_nornir
 from nornflow.monitor import device_events, progress
@@ -145,17 +145,24 @@ def _record(host: Host, multi: MultiResult | None, *, timed_out: float | None = 
 def run_batch(
     nr: Nornir, host_names: list[str], inner: NornirTask, inner_kwargs: dict[str, Any],
     gate: threading.Semaphore, host_timeout: float, label: str, session_limits: tuple[str, ...] = (),
-    resolver: Any = None,
+    resolver: Any = None, async_gate: aio.Gate | None = None,
 ) -> list[HostRecord]:
     """One Prefect task run: the task over a batch of hosts, one record per host."""
     logger = get_run_logger()
-    names = set(host_names)
-    batch = nr.filter(filter_func=lambda h: h.name in names)
-    runner = DeadlineRunner(gate=gate, host_timeout=host_timeout)
-    aggregated = batch.with_runner(runner).run(
-        task=_host_task, name=label, inner=inner, inner_kwargs=inner_kwargs, session_limits=session_limits,
-        resolver=resolver, logger=logger, **run_kwargs(),
-    )
+    twin = aio.twin_of(inner)
+    aggregated: Any
+    if twin is not None and async_gate is not None:  # a built-in read: every host a coroutine on the shared session loop
+        hosts = [nr.inventory.hosts[n] for n in host_names]
+        aggregated = aio.run_hosts(hosts, twin, inner_kwargs, gate=async_gate, host_timeout=host_timeout,
+                                   session_limits=session_limits, resolver=resolver, logger=logger)
+    else:
+        names = set(host_names)
+        batch = nr.filter(filter_func=lambda h: h.name in names)
+        runner = DeadlineRunner(gate=gate, host_timeout=host_timeout)
+        aggregated = batch.with_runner(runner).run(
+            task=_host_task, name=label, inner=inner, inner_kwargs=inner_kwargs, session_limits=session_limits,
+            resolver=resolver, logger=logger, **run_kwargs(),
+        )
     records = []
     for name in host_names:
         host = nr.inventory.hosts[name]
@@ -180,6 +187,7 @@ def _run_batches(
     nr: Nornir, names: list[str], inner: NornirTask, inner_kwargs: dict[str, Any], *,
     label: str, batch_size: int, gate: threading.Semaphore, host_timeout: float,
     session_limits: tuple[str, ...] = (), resolver: Any = None, on_batch: BatchDone | None = None,
+    async_gate: aio.Gate | None = None,
 ) -> tuple[list[HostRecord], int]:
     """Run every batch at once; ``on_batch(records, batches_done, batches)`` as each one finishes."""
     batches = list(_chunks(names, batch_size))
@@ -191,7 +199,7 @@ def _run_batches(
                 parameters={
                     "nr": nr, "host_names": chunk, "inner": inner, "inner_kwargs": inner_kwargs,
                     "gate": gate, "host_timeout": host_timeout, "session_limits": session_limits,
-                    "resolver": resolver,
+                    "resolver": resolver, "async_gate": async_gate,
                     "label": f"{label} batch {i + 1}/{len(batches)}",
                 },
             )
@@ -248,6 +256,7 @@ def run_task(
     started = time.perf_counter()
     inner_kwargs = task_kwargs or {}
     gate = threading.BoundedSemaphore(max_sessions)
+    async_gate = aio.Gate(max_sessions)  # the same bound, for hosts whose task runs on the session loop
     blocked = {n: reason for n, reason in (prefailed or {}).items() if n in selected}
     runnable = [n for n in selected if n not in blocked]
     records: dict[str, HostRecord] = {
@@ -277,7 +286,7 @@ def run_task(
             got, count = _run_batches(
                 nr, todo, task, inner_kwargs, label=step, batch_size=batch_size, gate=gate,
                 host_timeout=host_timeout, session_limits=tuple(session_limits), resolver=resolver,
-                on_batch=on_batch,
+                on_batch=on_batch, async_gate=async_gate,
             )
             batch_count += count
             for record in got:
