@@ -59,6 +59,7 @@ class PostgresServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="nornflow-pg-")
             directory = self._tmp.name
         self.root = Path(directory)
+        self.root.mkdir(parents=True, exist_ok=True)  # every folder above it must let postgres pass
         self.data = self.root / "data"
         self.port = port or free_port()
         self._as_postgres: list[str] = []

@@ -1,0 +1,218 @@
+"""Benchmark: backups at 100, 500 and 1,000 devices; plain Nornir against the backup_configs flow.
+
+Every measured run is its own process, so each has its own peak RSS (its ``ru_maxrss``),
+started from the same interpreter against the same lab; imports are not timed. The lab runs in
+its own process (``nornflow lab up``), and the Prefect server the flows report to runs on
+PostgreSQL (Debian's, on a temporary directory), as in production. Variants, alternating:
+
+- ``nornir``: plain Nornir + nornir-scrapli, ``show running-config`` on every host, configs to files;
+- ``nornir-close``: the same, closing each session as soon as its host is done (as the engine does);
+- ``flow``: the ``backup_configs`` flow (git commit, artifacts, events included);
+- ``sharded``: the flow as shards (by count) over two process workers (with ``--shards``).
+
+For the flow, the table also gives the Prefect task runs the run created and the HTTP requests
+the client made to the Prefect API (counted in the child at httpx's send). Medians of ``--runs``.
+
+    .venv/bin/python bench/scale.py --sizes 100,500,1000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = ("nornir", "nornir-close", "flow")
+
+
+# -- the child: one measured run -------------------------------------------------------------------
+
+def _count_api_calls() -> dict[str, int]:
+    import httpx
+
+    counts = {"api": 0}
+    for cls in (httpx.Client, httpx.AsyncClient):
+        original = cls.send
+
+        if cls is httpx.Client:
+            def send(self: Any, request: Any, *a: Any, _o: Any = original, **k: Any) -> Any:
+                counts["api"] += 1
+                return _o(self, request, *a, **k)
+        else:
+            async def send(self: Any, request: Any, *a: Any, _o: Any = original, **k: Any) -> Any:  # type: ignore[misc]
+                counts["api"] += 1
+                return await _o(self, request, *a, **k)
+        cls.send = send  # type: ignore[method-assign,assignment]
+    return counts
+
+
+def _send_and_close(task: Any, command: str) -> Any:
+    from nornir_scrapli.tasks import send_command
+
+    try:
+        return send_command(task, command=command)
+    finally:
+        with contextlib.suppress(Exception):
+            task.host.close_connections()
+
+
+def child(variant: str, inventory: str, out: str, sessions: int) -> dict[str, Any]:
+    from nornflow.settings import apply_prefect_defaults
+
+    apply_prefect_defaults()
+    counts = _count_api_calls()
+    from nornflow.inventory import load_nornir
+
+    if variant.startswith("nornir"):
+        from nornir_scrapli.tasks import send_command
+
+        started = time.perf_counter()
+        nr = load_nornir(inventory, num_workers=sessions)
+        task = _send_and_close if variant == "nornir-close" else send_command
+        result = nr.run(task=task, command="show running-config")
+        nr.close_connections()
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        ok = 0
+        for host, multi in result.items():
+            if not multi.failed:
+                (folder / f"{host}.cfg").write_text(multi[0].result)
+                ok += 1
+        return {"seconds": time.perf_counter() - started, "ok": ok}
+
+    from prefect import get_client
+
+    from nornflow.engine import result_of
+    from nornflow.flows import backup_configs
+
+    import_calls = counts["api"]
+    started = time.perf_counter()
+    state = backup_configs(inventory=inventory, backup_dir=out, max_sessions=sessions, retries=0,
+                           return_state=True)
+    seconds = time.perf_counter() - started
+    calls = counts["api"] - import_calls
+    result = result_of(state)
+    with get_client(sync_client=True) as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    return {"seconds": seconds, "ok": len(result.ok_hosts), "task_runs": len(runs), "api_calls": calls}
+
+
+# -- the parent: lab, server, alternating runs, the table -------------------------------------------
+
+def measure(variant: str, inventory: str, out: Path, sessions: int, env: dict[str, str]) -> dict[str, Any]:
+    report = out.with_suffix(".json")
+    proc = subprocess.Popen([sys.executable, __file__, "--child", variant, "--inventory", inventory,
+                             "--out", str(out), "--max-sessions", str(sessions), "--report", str(report)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, stderr = proc.communicate()
+    if proc.returncode != 0 or not report.exists():
+        raise RuntimeError(f"{variant} run failed ({proc.returncode}): {stderr[-2000:]}")
+    data: dict[str, Any] = json.loads(report.read_text())
+    return data
+
+
+def start_prefect_server(tmp: Path) -> tuple[subprocess.Popen[str], str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from tests.servers.postgres import PostgresServer, free_port
+
+    pg = PostgresServer().start()  # its own temporary directory, one the postgres user can reach
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp / "prefect-home"), PREFECT_API_DATABASE_CONNECTION_URL=pg.create_database("prefect"),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false", PREFECT_SERVER_API_PORT=str(port))
+    server = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                              text=True)
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return server, url, pg
+        time.sleep(0.5)
+    server.kill()
+    pg.stop()
+    raise RuntimeError("the Prefect server did not start in 120 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,500,1000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--max-sessions", type=int, default=100)
+    parser.add_argument("--inventory", help="an inventory of a running lab (default: start one per size)")
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--report", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        data = child(args.child, args.inventory, args.out, args.max_sessions)
+        import resource
+
+        data["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        Path(args.report).write_text(json.dumps(data))
+        return
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="nornflow-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        server, url, pg = start_prefect_server(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env.update(PREFECT_API_URL=url, PREFECT_HOME=str(tmp / "client-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        try:
+            for size in (int(s) for s in args.sizes.split(",")):
+                lab_dir = tmp / f"lab-{size}"
+                if args.inventory:
+                    inventory = args.inventory
+                else:
+                    from nornflow.lab import daemon
+
+                    started = time.perf_counter()
+                    state = daemon.up(lab_dir, size=size)
+                    print(f"lab of {size} up in {time.perf_counter() - started:.1f} s", flush=True)
+                    inventory = str(state["inventory"])
+                runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+                try:
+                    for run in range(args.runs):
+                        for variant in VARIANTS:
+                            got = measure(variant, inventory, tmp / f"{variant}-{size}-{run}", args.max_sessions, env)
+                            runs[variant].append(got)
+                            print(f"size {size} run {run + 1} {variant:>12}: {got['seconds']:6.2f} s "
+                                  f"{got['ok']}/{size} ok, peak {got['peak_mb']:.0f} MB"
+                                  + (f", {got['task_runs']} task runs, {got['api_calls']} API calls"
+                                     if "task_runs" in got else ""), flush=True)
+                finally:
+                    if not args.inventory:
+                        daemon.down(lab_dir)
+                rows.append((size, {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+                                    for v, rs in runs.items()}))
+        finally:
+            server.terminate()
+            server.wait(30)
+            pg.stop()
+    print("\n| devices | plain Nornir | plain, closing early | flow | flow / plain | flow / closing early "
+          "| peak MB plain / closing / flow | task runs | API calls |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size, m in rows:
+        n, c, f = m["nornir"], m["nornir-close"], m["flow"]
+        print(f"| {size} | {n['seconds']:.2f} s | {c['seconds']:.2f} s | {f['seconds']:.2f} s "
+              f"| {f['seconds'] / n['seconds']:.2f}x | {f['seconds'] / c['seconds']:.2f}x "
+              f"| {n['peak_mb']:.0f} / {c['peak_mb']:.0f} / {f['peak_mb']:.0f} "
+              f"| {f['task_runs']:.0f} | {f['api_calls']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
