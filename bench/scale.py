@@ -104,7 +104,8 @@ def child(variant: str, inventory: str, out: str, sessions: int) -> dict[str, An
     with get_client(sync_client=True) as client:
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        run_id = state.state_details.flow_run_id
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
     return {"seconds": seconds, "ok": len(result.ok_hosts), "task_runs": len(runs), "api_calls": calls}
 
 
@@ -130,8 +131,10 @@ def start_prefect_server(tmp: Path) -> tuple[subprocess.Popen[str], str, Any]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp / "prefect-home"), PREFECT_API_DATABASE_CONNECTION_URL=pg.create_database("prefect"),
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false", PREFECT_SERVER_API_PORT=str(port))
+    env.update(PREFECT_HOME=str(tmp / "prefect-home"),
+               PREFECT_API_DATABASE_CONNECTION_URL=pg.create_database("prefect"),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
+               PREFECT_SERVER_API_PORT=str(port))
     server = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                               text=True)

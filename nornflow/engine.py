@@ -151,7 +151,7 @@ def run_batch(
     logger = get_run_logger()
     twin = aio.twin_of(inner)
     aggregated: Any
-    if twin is not None and async_gate is not None:  # a built-in read: every host a coroutine on the shared session loop
+    if twin is not None and async_gate is not None:  # a built-in read: each host a coroutine on the session loop
         hosts = [nr.inventory.hosts[n] for n in host_names]
         aggregated = aio.run_hosts(hosts, twin, inner_kwargs, gate=async_gate, host_timeout=host_timeout,
                                    session_limits=session_limits, resolver=resolver, logger=logger)

@@ -40,7 +40,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                              help="print the plan as markdown (its graph in mermaid, for GitHub/GitLab)")
         if name == "run":
             sub.add_argument("--rerun", metavar="OUTCOME",
-                             help="outcome JSON file or artifact key (plan-NAME-outcome) of an earlier run")
+                             help="outcome JSON file, result:KEY reference or artifact key (plan-NAME-outcome) "
+                                  "of an earlier run")
             sub.add_argument("--outcome", "-o", type=Path, metavar="FILE", help="write the outcome JSON here")
     return parser
 

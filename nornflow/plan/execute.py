@@ -5,6 +5,13 @@ every host selection matches, every resource limit exists (created with the plan
 size when missing). The plan is published as an artifact; the steps of a generation
 run concurrently, each as a Prefect subflow; conditions decide which steps run; at the
 end a table artifact and the outcome (the input of a rerun) are published.
+
+What a step's subflow gets as parameters is stored in the Prefect database, so it never
+grows with the fleet without need: a step acting on a whole selection gets the selection
+(``{"roles": ["leaf"]}``), not its host names; a later step may take ``plan_summary``
+(counts and a few failed hosts per step, :func:`~nornflow.plan.outcome.plan_summary`) and
+``plan_outcome_ref`` (the ``result:KEY`` of the full outcome, :mod:`nornflow.plan.store`),
+never the records or the hosts' output.
 """
 
 from __future__ import annotations
@@ -18,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import Artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.client.schemas.objects import Artifact as ArtifactResponse
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.exceptions import ObjectNotFound
@@ -33,10 +39,20 @@ from nornflow.explain import describe_error
 from nornflow.inventory import HostFilter, load_nornir
 from nornflow.plan import render
 from nornflow.plan.model import HostSelection, Plan, Step
-from nornflow.plan.outcome import PlanOutcome, StepOutcome, now, outcome_summary, rerun_plan
+from nornflow.plan.outcome import (
+    ARTIFACT_HOSTS,
+    PlanOutcome,
+    StepOutcome,
+    now,
+    outcome_summary,
+    plan_summary,
+    rerun_plan,
+)
 from nornflow.plan.planner import PlannedPlan, StepState, check_selections, skip_reason, validate
 from nornflow.plan.registry import FlowRegistry, load_reference
 from nornflow.plan.steps import plan_step, resource_names, run_flow_step
+from nornflow.plan.store import load_outcome as load_outcome  # re-exported: its home was here
+from nornflow.plan.store import save_outcome
 from nornflow.plan.windows import calendar_of, generation_stop
 from nornflow.records import HostRecord
 from nornflow.redaction import redact_text
@@ -173,7 +189,8 @@ def run_step(step: Step, ready: Prepared, context: dict[str, Any]) -> StepOutcom
         if step.task is not None:
             slots = ready.step_slots.get(step.name)
             runner = plan_step.with_options(flow_run_name=step.name, timeout_seconds=step.timeout)
-            return runner(step, str(ready.inventory), hosts or [], slots, calendar_of(ready.planned.plan))
+            # no host names: the subflow selects them again from the step's own selection
+            return runner(step, str(ready.inventory), None, slots, calendar_of(ready.planned.plan))
         return run_flow_step(step, ready.flows[step.name], inventory=ready.inventory, hosts=hosts,
                              context={**context, "session_limits": step.resources or None,
                                       "resources": step.resources or None,
@@ -200,6 +217,26 @@ def _skip(step: Step, hosts: list[str] | None, reason: str) -> StepOutcome:
 
 def _publish(key: str, markdown: str, description: str) -> None:
     create_markdown_artifact(key=key, markdown=redact_text(markdown), description=description)
+
+
+def _save(outcome: PlanOutcome) -> str | None:
+    """Write the full outcome to result storage; on failure, log it and go on without a reference."""
+    try:
+        return save_outcome(outcome)
+    except Exception as exc:  # a storage problem must not fail the plan
+        outcome.outcome_ref = None
+        get_run_logger().warning("plan outcome not saved to result storage (%s: %s); reruns need the outcome "
+                                 "JSON file", type(exc).__name__, str(exc)[:200])
+        return None
+
+
+def step_context(ready: Prepared, outcome: PlanOutcome, runnable: list[str]) -> dict[str, Any]:
+    """What the generation's flows may take about the run so far: a summary and, when asked, a reference."""
+    context: dict[str, Any] = {}
+    if any(_accepts(ready.flows[n], "plan_outcome_ref") for n in runnable if n in ready.flows):
+        context["plan_outcome_ref"] = _save(outcome)
+    context["plan_summary"] = plan_summary(outcome, ready.planned.plan.summary_hosts)
+    return context
 
 
 def execute_plan(
@@ -246,7 +283,7 @@ def execute_plan(
             logger.warning("%s", stop)
             continue
         logger.info("generation %d/%d: running %s", index, len(planned.generations), ", ".join(runnable))
-        context = {"plan_outcome": outcome.model_dump(mode="json", exclude={"plan"})}
+        context = step_context(ready, outcome, runnable)
         pool: ThreadPoolTaskRunner[Any]
         with ThreadPoolTaskRunner(max_workers=len(runnable)) as pool:
             futures: dict[str, Any] = {
@@ -262,6 +299,7 @@ def execute_plan(
                 log("step %s %s%s", name, result.state, f": {result.reason}" if result.reason else "")
     outcome.finished = now()
     if publish:
+        _save(outcome)
         publish_outcome(planned, outcome)
     return outcome
 
@@ -279,19 +317,9 @@ def publish_outcome(planned: PlannedPlan, outcome: PlanOutcome) -> None:
     create_table_artifact(key=f"plan-{key}-steps", table=rows, description=summary)
     body = render.outcome_markdown(planned, outcome)
     body += "\n## Outcome, for a rerun (`nornflow plan run FILE --rerun plan-" + key + "-outcome`)\n\n"
+    if outcome.outcome_ref:
+        body += (f"The full outcome (every host's record and data) is `{outcome.outcome_ref}` in Prefect's "
+                 f"result storage; below, at most {ARTIFACT_HOSTS} hosts per step, without data.\n\n")
     _publish(f"plan-{key}-outcome", body + outcome.to_markdown(), f"plan {outcome.plan.name}: outcome")
     emit_event(event=f"nornflow.plan.{outcome.state}", payload=outcome_summary(outcome),
                resource={"prefect.resource.id": f"nornflow.plan.{key}"})
-
-
-def load_outcome(source: str | Path) -> PlanOutcome:
-    """A recorded outcome from a JSON file, or from the latest artifact with that key."""
-    path = Path(source)
-    if path.exists():
-        return PlanOutcome.load(path)
-    key = str(source).removeprefix("artifact:")
-    artifact = Artifact.get(key)
-    if not isinstance(artifact, ArtifactResponse) or not isinstance(artifact.data, str):
-        raise PlanError(f"no outcome file or artifact named {source!r}; pass the JSON file written by "
-                        f"`nornflow plan run --outcome FILE` or an artifact key like plan-NAME-outcome")
-    return PlanOutcome.from_json(artifact.data)

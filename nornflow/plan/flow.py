@@ -9,9 +9,10 @@ from prefect import State, flow
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from nornflow.plan.execute import execute_plan, load_outcome
+from nornflow.plan.execute import execute_plan
 from nornflow.plan.model import Plan
 from nornflow.plan.outcome import PlanOutcome
+from nornflow.plan.store import load_outcome
 
 
 def _run_name() -> str:

@@ -49,8 +49,12 @@ class HostSelection(BaseModel):
         """The selection as the ``hosts=`` mapping the engine and the flows accept."""
         return {k: list(v) for k, v in self.model_dump().items() if v}
 
-    def describe(self) -> str:
-        return " & ".join(f"{k}={','.join(v)}" for k, v in self.as_filter().items()) or "all hosts"
+    def describe(self, limit: int = 10) -> str:
+        """``roles=leaf & sites=fra``; a long list (a rerun's host names) shows ``limit`` values and a count."""
+        def values(v: list[str]) -> str:
+            return ",".join(v) if len(v) <= limit else ",".join(v[:limit]) + f",… ({len(v)} in all)"
+
+        return " & ".join(f"{k}={values(v)}" for k, v in self.as_filter().items()) or "all hosts"
 
 
 class Dependency(BaseModel):
@@ -176,6 +180,10 @@ class Plan(BaseModel):
     )
     change_calendar: str | None = Field(
         default=None, description="change calendar YAML (relative to the plan file); default $NORNFLOW_CHANGE_CALENDAR",
+    )
+    summary_hosts: int = Field(
+        default=20, ge=0, le=200, description="failed hosts per step listed in the plan_summary that later steps "
+        "(record_incident) get; the full list stays in the outcome record that plan_outcome_ref names",
     )
 
     @field_validator("steps", mode="before")

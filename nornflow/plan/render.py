@@ -123,7 +123,8 @@ def outcome_markdown(planned: PlannedPlan, outcome: PlanOutcome, graph: Graph = 
             s = outcome.steps[name]
             note = s.reason or ("kept from the earlier run" if s.carried else "")
             if s.failed_hosts:
-                note = (note + "; " if note else "") + "failed: " + ", ".join(s.failed_hosts[:20])
+                more = f" and {len(s.failed_hosts) - 20} more" if len(s.failed_hosts) > 20 else ""
+                note = (note + "; " if note else "") + "failed: " + ", ".join(s.failed_hosts[:20]) + more
             out.append(
                 f"| {_cell(name)} | {_STATE_MARK[s.state]} {s.state} | {len(s.ok_hosts)} | "
                 f"{len(s.failed_hosts)} | {len(s.skipped_hosts)} | {s.duration:.1f} s | {_cell(note)} |"

@@ -21,10 +21,11 @@ from nornir.core.inventory import Host
 from nornir.core.task import Task
 from prefect import State, flow
 from prefect.concurrency.sync import concurrency
+from prefect.context import FlowRunContext
 
 from nornflow.engine import limit_names, run_task
 from nornflow.exceptions import PlanError
-from nornflow.inventory import load_nornir
+from nornflow.inventory import HostFilter, load_nornir
 from nornflow.monitor.device_events import emit_run_events
 from nornflow.plan.model import Step
 from nornflow.plan.outcome import StepOutcome, now
@@ -157,14 +158,22 @@ def run_waves(
 
 
 @flow(name="plan-step", validate_parameters=False)
-def plan_step(step: Step, inventory: str, hosts: list[str], slots: int | None = None,
+def plan_step(step: Step, inventory: str, hosts: list[str] | None = None, slots: int | None = None,
               calendar: str | None = None) -> StepOutcome:
-    """A task step as one subflow: the engine runs each wave as batched Prefect tasks."""
+    """A task step as one subflow: the engine runs each wave as batched Prefect tasks.
+
+    ``hosts`` None (what a plan passes: parameters are kept in the Prefect database) selects
+    the step's hosts here, from ``step.hosts`` and the inventory, as the preflight did.
+    """
     started = now()
+    ctx = FlowRunContext.get()
+    run_id = str(ctx.flow_run.id) if ctx and ctx.flow_run else None
     inner: NornirTask = load_reference(str(step.task), what=f"step {step.name!r} task")
     if step.resources:
         inner = limited(inner, step.resources)
     nr = load_nornir(inventory)
+    if hosts is None:
+        hosts = HostFilter.coerce(step.hosts.as_filter() if step.hosts else None).select(nr)
     deadline = host_timeout(step, len(hosts), slots)
 
     def run_wave(batch: list[str], label: str) -> list[HostRecord]:
@@ -177,7 +186,7 @@ def plan_step(step: Step, inventory: str, hosts: list[str], slots: int | None = 
     records, reason, count = run_waves(step, hosts, run_wave, wave_gate(step, inventory, calendar))
     emit_run_events(RunResult(name=step.name, records=records))  # one event per device of the step
     return StepOutcome(name=step.name, state="failed" if reason else "completed", reason=reason,
-                       records=records, started=started, finished=now(), waves=count)
+                       records=records, started=started, finished=now(), waves=count, flow_run_id=run_id)
 
 
 def _records_of(value: Any) -> list[HostRecord] | None:
@@ -223,26 +232,29 @@ def run_flow_step(
     errors: list[str] = []
     runs: list[WaveRun] = []
 
-    def call(selection: dict[str, Any] | None, label: str) -> list[HostRecord] | None:
+    def call(selection: dict[str, Any] | None, label: str, batch: list[str]) -> list[HostRecord] | None:
         kwargs = flow_kwargs(fn, step, inventory=inventory, hosts=selection, context=context)
         state = fn.with_options(flow_run_name=label, **options)(**kwargs, return_state=True)
         run_id = state.state_details.flow_run_id
-        runs.append(WaveRun(hosts=list((selection or {}).get("names", [])), backup_dir=kwargs.get("backup_dir",
-                            "backups"), flow_run_id=str(run_id) if run_id else None))
+        runs.append(WaveRun(hosts=batch, backup_dir=kwargs.get("backup_dir", "backups"),
+                            flow_run_id=str(run_id) if run_id else None))
         records = _records_of(state)
         if records is None and not state.is_completed():
             errors.append(redact_text(state.message or state.name or "failed"))
         return records
 
     if hosts is None or "hosts" not in accepts:  # a flow without host selection: one call
-        records = call(None, step.name) or []
+        records = call(None, step.name, hosts or []) or []
         reason = errors[0] if errors else _budget_note(step, sum(r.failed for r in records), len(records))
         return StepOutcome(name=step.name, state="failed" if reason else "completed", reason=reason,
-                           records=records, started=started, finished=now(), waves=1)
-    selection = step.hosts.as_filter() if step.hosts and step.mode == "parallel" else None
+                           records=records, started=started, finished=now(), waves=1,
+                           flow_run_id=runs[-1].flow_run_id if runs else None)
+    # One wave of the whole selection passes the selection itself ({} is every host), never the
+    # host names: a flow run's parameters are kept in the Prefect database. Waves pass their names.
+    selection = (step.hosts.as_filter() if step.hosts else {}) if step.mode == "parallel" else None
 
     def run_wave(batch: list[str], label: str) -> list[HostRecord]:
-        got = call(selection or {"names": batch}, label)
+        got = call(selection if selection is not None else {"names": batch}, label, batch)
         if got is None:
             error = errors[-1] if errors else "the flow returned no host records"
             return [HostRecord(host=h, status="failed" if errors else "ok", duration=0.0,
@@ -263,4 +275,5 @@ def run_flow_step(
     if errors and reason is None:
         reason = errors[0]
     return StepOutcome(name=step.name, state="failed" if reason else "completed", reason=reason,
-                       records=records, started=started, finished=now(), waves=count)
+                       records=records, started=started, finished=now(), waves=count,
+                       flow_run_id=runs[-1].flow_run_id if runs else None)

@@ -27,6 +27,8 @@ from nornflow.redaction import redact_text
 
 #: Ledger states of a device whose change is (or may be) on it: what an undo rolls back.
 CHANGED = frozenset({"verified", "pushing", "pushed"})
+#: Device rows in the undo artifact (failed rollbacks first); every device's record is in the plan outcome.
+MAX_ROWS = 50
 
 
 @dataclass
@@ -69,6 +71,7 @@ def undo_waves(step_name: str, inventory: str, runs: list[WaveRun], reason: str,
     """Roll back every device the waves changed, last wave first; the records and a markdown summary."""
     records: list[HostRecord] = []
     rows: list[str] = []
+    bad: list[str] = []
     for index in range(len(runs), 0, -1):
         wave = runs[index - 1]
         backups, ledger = _changed(wave)
@@ -89,15 +92,19 @@ def undo_waves(step_name: str, inventory: str, runs: list[WaveRun], reason: str,
                                               error=f"undone (on_failure: rollback): {reason}",
                                               data={"outcome": "undone"}))
                 else:
-                    rows.append(f"| {index} | {host} | **rollback failed: needs a person**: {record.error} | - |")
+                    bad.append(f"| {index} | {host} | **rollback failed: needs a person**: {record.error} | - |")
                     records.append(HostRecord(host=host, status="failed", duration=record.duration,
                                               error=f"undo failed, {host} may keep the change: {record.error}",
                                               data={"outcome": "undo-failed"}))
+    listed = (bad + rows)[:MAX_ROWS]
+    left = len(bad) + len(rows) - len(listed)
+    more = [f"| | … {left} more device(s) | not listed here: every device's result is a record of the step "
+            f"in the plan's outcome | |"] if left else []
     summary = "\n".join([
         f"## Step {step_name}: change undone", "",
         f"**Why:** {reason}. `on_failure: rollback` rolls back every device the step changed, "
         f"last wave first.", "",
-        "| wave | device | result | lines sent |", "|---:|---|---|---:|", *rows, "",
+        "| wave | device | result | lines sent |", "|---:|---|---|---:|", *listed, *more, "",
         f"{sum(len(w.undone) for w in runs)} device(s) undone, "
         f"{sum(1 for r in records if r.data.get('outcome') == 'undo-failed')} could not be.",
     ])

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 USER = "nornflow"
-PASSWORD = "nornflow-test"  # noqa: S105 - a throwaway server on loopback
+PASSWORD = "nornflow-test"  # a throwaway server on loopback
 
 
 def _bindir() -> Path | None:
@@ -66,7 +66,7 @@ class PostgresServer:
         if os.geteuid() == 0:  # initdb refuses root
             runuser = shutil.which("runuser") or "/usr/sbin/runuser"
             self._as_postgres = [runuser, "-u", "postgres", "--"]
-            os.chmod(self.root, 0o755)  # noqa: S103 - the postgres user must reach its data directory
+            os.chmod(self.root, 0o755)  # the postgres user must reach its data directory
             shutil.chown(self.root, "postgres", "postgres")
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:

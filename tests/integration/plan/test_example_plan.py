@@ -101,7 +101,10 @@ def test_example_plan_failed_canary_records_an_incident_and_a_rerun_finishes(lab
     assert line not in lab.running_config(canary)                      # rolled back, not half-applied
     incidents = list((tmp_path / "incidents").glob("incident-*.json"))
     assert len(incidents) == 1
-    assert json.loads(incidents[0].read_text())["failed_steps"] == ["push_leaves"]
+    incident = json.loads(incidents[0].read_text())
+    assert incident["failed_steps"] == ["push_leaves"]
+    assert incident["failed_hosts"] == {"push_leaves": [canary]}        # read back through the reference
+    assert incident["outcome_ref"] == outcome.outcome_ref and outcome.outcome_ref.startswith("result:")
 
     # Rerun from the recorded outcome: only the leaves and what they stopped run again.
     recorded = tmp_path / "outcome.json"

@@ -79,3 +79,54 @@ def test_rerun_narrows_to_failed_and_skipped_hosts_after_partial_waves():
     result.steps["leaves"].records[1] = rec("l2", "failed")
     plan, _ = rerun_plan(result)
     assert plan.step("leaves").hosts.names == ["l2", "l3"]
+
+
+def big_outcome(hosts: int) -> PlanOutcome:
+    """``outcome()`` with a leaves step of ``hosts`` failed hosts, each with long output and errors."""
+    result = outcome()
+    result.steps["leaves"].records = [
+        HostRecord(host=f"leaf{i:04d}", status="failed", error="E" * 1000, data={"out": "o" * 5000})
+        for i in range(hosts)]
+    result.steps["backup"].records = [HostRecord(host=f"leaf{i:04d}", status="ok", changed=True,
+                                                 data={"config": "c" * 5000}) for i in range(hosts)]
+    return result
+
+
+@pytest.mark.parametrize("hosts", [30, 600])
+def test_plan_summary_is_bounded_whatever_the_fleet(hosts):
+    import json
+
+    from nornflow.plan.outcome import plan_summary
+
+    summary = plan_summary(big_outcome(hosts), hosts=5)
+    text = json.dumps(summary)
+    assert len(text) < 3000                                      # the same size at 30 and at 600 hosts
+    assert "ooooo" not in text and "ccccc" not in text           # no host data
+    leaves = summary["steps"]["leaves"]
+    assert (leaves["failed"], len(leaves["failed_hosts"]), leaves["failed_more"]) == (hosts, 5, hosts - 5)
+    assert len(leaves["failed_hosts"][0]["error"]) == 200        # errors cut short
+    assert summary["steps"]["backup"] == {"state": "completed", "reason": None, "ok": hosts, "failed": 0,
+                                          "skipped": 0, "changed": hosts, "flow_run_id": None}
+
+
+def test_the_artifact_lists_a_capped_number_of_hosts_and_a_rerun_needs_the_full_record():
+    result = big_outcome(600)
+    result.outcome_ref = "result:nornflow-plan-outcomes/change/run.json"
+    markdown = result.to_markdown(limit=50)
+    assert len(markdown) < 40_000 and "ooooo" not in markdown
+    listed = PlanOutcome.from_json(markdown)
+    assert listed.truncated and listed.outcome_ref == result.outcome_ref
+    assert len(listed.steps["leaves"].records) == 50 and listed.steps["leaves"].records_left == 550
+    assert listed.steps["leaves"].state == "failed"
+    with pytest.raises(PlanError, match=r"--rerun result:nornflow-plan-outcomes/change/run\.json"):
+        rerun_plan(listed)
+    small = PlanOutcome.from_json(outcome().to_markdown(limit=50))
+    assert not small.truncated                                   # a small run's artifact still reruns alone
+    rerun_plan(small)
+
+
+def test_capped_lists_failed_hosts_first():
+    result = outcome()
+    capped = result.capped(limit=1)
+    assert [r.host for r in capped.steps["spines"].records] == ["s2"]
+    assert capped.steps["spines"].records_left == 1 and not capped.steps["check"].records_left

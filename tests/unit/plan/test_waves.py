@@ -70,5 +70,45 @@ def test_flow_kwargs_offer_only_what_the_flow_takes():
 
     step = Step(name="b", flow="backup_configs", params={"backup_dir": "/x"}, failure_budget=2)
     hosts = {"roles": ["spine"]}
-    kwargs = flow_kwargs(backup, step, inventory="inv", hosts=hosts, context={"plan_outcome": {}})
+    kwargs = flow_kwargs(backup, step, inventory="inv", hosts=hosts, context={"plan_summary": {}})
     assert kwargs == {"backup_dir": "/x", "inventory": "inv", "hosts": hosts, "failure_budget": 2}
+
+
+class FakeFlow:
+    """A registered flow stand-in: records the keyword arguments of each call, every host ok."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.calls: list[dict] = []
+
+    def __call__(self, inventory, hosts=None, plan_summary=None):  # the signature the step inspects
+        raise AssertionError("called through with_options")
+
+    def with_options(self, **options):
+        def run(**kwargs):
+            from prefect.states import Completed
+
+            self.calls.append(kwargs)
+            chosen = kwargs["hosts"].get("names") or self.names
+            return Completed(data=[HostRecord(host=h, status="ok", duration=0.0) for h in chosen])
+        return run
+
+
+def test_a_flow_step_over_its_whole_selection_passes_the_selection_not_host_names():
+    from nornflow.plan.steps import run_flow_step
+
+    fake = FakeFlow(HOSTS)
+    everything = run_flow_step(Step(name="all", flow="show_commands"), fake, inventory="inv", hosts=HOSTS,
+                               context={"plan_summary": {"steps": {}}})
+    spines = run_flow_step(Step(name="sp", flow="show_commands", hosts={"roles": "spine"}), fake,
+                           inventory="inv", hosts=HOSTS, context={})
+    assert [c["hosts"] for c in fake.calls] == [{}, {"roles": ["spine"]}]   # {} selects every host
+    assert fake.calls[0]["plan_summary"] == {"steps": {}}
+    assert len(everything.ok_hosts) == len(spines.ok_hosts) == 10
+
+    fake.calls.clear()
+    waves = run_flow_step(Step(name="w", flow="show_commands", mode="waves", canary=1, wave_size=5), fake,
+                          inventory="inv", hosts=HOSTS, context={})
+    assert [c["hosts"] for c in fake.calls] == [{"names": HOSTS[:1]}, {"names": HOSTS[1:6]},
+                                                 {"names": HOSTS[6:]}]       # a wave names its own hosts
+    assert waves.waves == 3 and len(waves.ok_hosts) == 10
