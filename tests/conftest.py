@@ -1,13 +1,20 @@
-"""Session-wide set-up: one Prefect test server for the whole run (it takes 15-20 s to start).
+"""Session-wide set-up: one PostgreSQL and one Prefect test server for the whole run.
 
 Tests that talk to Prefect ask for ``prefect_server``; everything under tests/integration
-and tests/e2e gets it automatically (see their conftest.py). Pure unit tests never start it.
+gets it automatically (see its conftest.py). Pure unit tests start neither.
+
+PostgreSQL (``postgres``) starts once per session, so once per pytest-xdist worker; every
+user takes a database of its own from ``new_database`` (the session server, each e2e or
+sharding stack), named uniquely. The session Prefect server runs on PostgreSQL, as Prefect
+does in production: on SQLite, concurrent subflows wait out "database is locked" retries.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from nornflow.settings import apply_prefect_defaults
 
@@ -15,10 +22,52 @@ apply_prefect_defaults()
 
 import pytest  # noqa: E402
 
+if TYPE_CHECKING:
+    from tests.servers.postgres import PostgresServer
+
 
 @pytest.fixture(scope="session")
-def prefect_server() -> Iterator[str | None]:
-    from prefect.testing.utilities import prefect_test_harness
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for this session (this xdist worker), about 1 s to start."""
+    from tests.servers.postgres import PostgresServer
 
-    with prefect_test_harness(server_startup_timeout=180):
-        yield os.environ.get("PREFECT_API_URL")
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def new_database(postgres: PostgresServer) -> Callable[[str], tuple[str, str]]:
+    """``new_database(purpose)`` -> ``(name, postgresql+asyncpg URL)`` of a new, empty database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+    def make(purpose: str) -> tuple[str, str]:
+        name = f"{purpose}_{worker}_{uuid.uuid4().hex[:8]}".lower()
+        return name, postgres.create_database(name)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def prefect_database(new_database: Callable[[str], tuple[str, str]]) -> tuple[str, str]:
+    """The session Prefect server's database: ``(name, url)``."""
+    return new_database("prefect")
+
+
+@pytest.fixture(scope="session")
+def prefect_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The session Prefect server on PostgreSQL; ``NORNFLOW_TEST_PREFECT_DB=sqlite`` gives Prefect's stock
+    SQLite harness instead (to compare the two)."""
+    if os.environ.get("NORNFLOW_TEST_PREFECT_DB", "postgresql") == "sqlite":
+        from prefect.settings import PREFECT_API_URL
+        from prefect.testing.utilities import prefect_test_harness
+
+        with prefect_test_harness(server_startup_timeout=180):
+            yield str(PREFECT_API_URL.value())
+        return
+    from tests.support.prefect_harness import prefect_harness
+
+    with prefect_harness(request.getfixturevalue("prefect_database")[1], startup_timeout=180) as api_url:
+        yield api_url

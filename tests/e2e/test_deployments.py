@@ -1,4 +1,4 @@
-"""End to end: prefect server + prefect deploy --all + a process worker + the fakenos lab.
+"""End to end: prefect server (on PostgreSQL) + prefect deploy --all + a process worker + the fakenos lab.
 
 The deployments come from the repository's prefect.yaml, rewritten into a temporary file
 only where a test must differ (the lab's inventory, a temporary backup repository, the
@@ -42,7 +42,7 @@ def variant(inventory: Path, backups: Path) -> dict[str, Any]:
             entry["parameters"]["backup_dir"] = str(backups)
         for schedule in entry.get("schedules", []):
             schedule["active"] = False  # only the backup's schedule runs here
-        if entry["entrypoint"].endswith("backup_configs.py:backup_configs"):
+        if entry["entrypoint"].endswith("backup_configs.py:backup_configs") and entry["name"] == BACKUP[1]:
             entry["schedules"] = [{"cron": "* * * * *", "timezone": "Europe/Berlin", "slug": "nightly-backup"}]
         kept.append(entry)
     data["deployments"] = kept
@@ -50,12 +50,12 @@ def variant(inventory: Path, backups: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def stack(tmp_path_factory: pytest.TempPathFactory, new_database: Any) -> Iterator[dict[str, Any]]:
     from nornflow.lab import Lab
 
     base = tmp_path_factory.mktemp("e2e")
     receiver = Receiver()
-    server = Server(base / "server-home")
+    server = Server(base / "server-home", new_database("e2e")[1])
     cli = Cli(server, base / "client-home")
     lab = Lab(size=3, directory=base / "lab")
     try:
