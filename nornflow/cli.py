@@ -96,11 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the traceback of an error (and keep it in Prefect's console logs)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    lab = sub.add_parser("lab", help="simulated device lab (fakenos)")
+    lab = sub.add_parser("lab", help="simulated device lab (asyncssh; IOS, EOS, Junos, NX-OS)")
     lab.add_argument("action", choices=["up", "down", "status"])
     lab.add_argument("--dir", default=".nornflow/lab", help="lab state and inventory directory")
     lab.add_argument("--size", type=int, default=10, help="number of devices (up)")
-    lab.add_argument("--platforms", default="cisco_ios,arista_eos", help="comma-separated fakenos platforms")
+    lab.add_argument("--platforms", default="cisco_ios,arista_eos",
+                     help="comma-separated: cisco_ios, arista_eos, juniper_junos, cisco_nxos")
     lab.add_argument("-v", "--verbose", action="store_true")
     lab.set_defaults(func=_lab)
 

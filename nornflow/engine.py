@@ -33,7 +33,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from nornflow import aio, patches
 from nornflow.explain import describe_error, is_auth_failure
-from nornflow.inventory import HostFilter, load_nornir
+from nornflow.inventory import HostFilter, inventory_problems, load_nornir
 from nornflow.monitor import device_events, progress
 from nornflow.records import HostRecord, RunResult, parse_budget
 from nornflow.redaction import install_log_filter, redact, redact_text
@@ -252,7 +252,8 @@ def run_task(
     label: str = name or str(getattr(task, "__name__", "task"))
     selected = HostFilter.coerce(hosts).select(nr)
     resolver, unresolved = _resolve_secrets(nr, resolver)
-    prefailed = {**unresolved, **(prefailed or {})}
+    # Hosts a source could not describe (a Nautobot device without an address, say) fail without a try.
+    prefailed = {**inventory_problems(nr), **unresolved, **(prefailed or {})}
     started = time.perf_counter()
     inner_kwargs = task_kwargs or {}
     gate = threading.BoundedSemaphore(max_sessions)

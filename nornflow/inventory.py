@@ -1,7 +1,9 @@
 """Load a Nornir SimpleInventory with errors that name the file and the line, and select hosts.
 
 An inventory is a directory holding ``hosts.yaml`` (and optionally ``groups.yaml`` and
-``defaults.yaml``), or the path of a hosts file whose siblings are the other two.
+``defaults.yaml``), or the path of a hosts file whose siblings are the other two. It may also
+name a source of truth: a YAML file with ``source: nautobot`` (or ``netbox``), or a URL like
+``nautobot+https://host/?token=<secret reference>&location=fra`` (see :mod:`nornflow.sources`).
 """
 
 from __future__ import annotations
@@ -149,13 +151,22 @@ def validate_inventory(files: dict[str, Path]) -> dict[str, Any]:
 
 
 def load_nornir(inventory: str | Path, *, num_workers: int = 100) -> Nornir:
-    """Build a Nornir object over a SimpleInventory directory, validated first.
+    """Build a Nornir object over a SimpleInventory directory, validated first, or over a source.
 
     The files are parsed once (libyaml) and the inventory built from that data with Nornir's
     own SimpleInventory constructors, so hosts, groups and defaults mean what they mean to
     ``InitNornir(inventory={"plugin": "SimpleInventory"})``, without its second, pure-Python
     parse (ruamel), which took most of a second for a few dozen hosts.
+
+    A source file or URL (``source: nautobot``, ``nautobot+https://...``) is read through
+    :mod:`nornflow.sources`: server down, token refused or a rejected filter raise an
+    :class:`InventoryError` child; a device that cannot run becomes a host that fails alone.
     """
+    from nornflow.sources import load_source, source_spec
+
+    spec = source_spec(inventory)
+    if spec is not None:
+        return load_source(spec, num_workers=num_workers)
     data = validate_inventory(inventory_files(inventory))
     ConnectionPluginRegister.auto_register()
     config = Config.from_dict(runner={"plugin": "threaded", "options": {"num_workers": num_workers}},
@@ -179,6 +190,17 @@ def build_inventory(hosts: dict[str, Any], groups: dict[str, Any], defaults: dic
     return Inventory(hosts=built_hosts, groups=built_groups, defaults=base)
 
 
+def inventory_problems(nr: Nornir) -> dict[str, str]:
+    """``{host: reason}`` for hosts that cannot run (a source device without an address, say).
+
+    Such hosts fail alone when a task opens a connection; a caller can also pass this to
+    ``run_task(prefailed=...)`` to report them without trying.
+    """
+    from nornflow.sources import inventory_problems as problems
+
+    return problems(nr.inventory)
+
+
 def _as_list(value: str | Iterable[str] | None) -> list[str]:
     if value is None:
         return []
@@ -195,6 +217,7 @@ class HostFilter(BaseModel):
     sites: list[str] = Field(default_factory=list, description="values of data.site")
     roles: list[str] = Field(default_factory=list, description="values of data.role")
     platforms: list[str] = Field(default_factory=list, description="Nornir platform names")
+    tags: list[str] = Field(default_factory=list, description="values in data.tags (a list)")
 
     @classmethod
     def coerce(cls, value: HostFilter | dict[str, Any] | None) -> HostFilter:
@@ -212,7 +235,7 @@ class HostFilter(BaseModel):
         return cls(**{k: _as_list(v) for k, v in value.items()})
 
     def is_empty(self) -> bool:
-        return not any((self.names, self.groups, self.sites, self.roles, self.platforms))
+        return not any((self.names, self.groups, self.sites, self.roles, self.platforms, self.tags))
 
     def describe(self) -> str:
         parts = [f"{k}={','.join(v)}" for k, v in self.model_dump().items() if v]
@@ -226,6 +249,8 @@ class HostFilter(BaseModel):
         if self.sites and host.get("site") not in self.sites:
             return False
         if self.roles and host.get("role") not in self.roles:
+            return False
+        if self.tags and not set(self.tags) & set(host.get("tags") or ()):
             return False
         return not (self.platforms and host.platform not in self.platforms)
 

@@ -35,3 +35,7 @@ class RollbackFailed(NornFlowError, RuntimeError):
 
 class LedgerError(NornFlowError, LookupError):
     """A run's ledger is missing or unreadable, so the run cannot be resumed."""
+
+
+class MaskedPlan(NornFlowError, RuntimeError):
+    """A plan line holds a masked secret: what it would send is not what was shown, so nothing is sent."""

@@ -3,7 +3,9 @@
 Configurations are compared as hier-config trees, so line order and ``!`` separators do
 not count as differences. ``sections`` limits a comparison to top-level lines that start
 with one of the given words (``["ntp", "interface Ethernet"]``): lines outside them are
-neither shown nor changed.
+neither shown nor changed. On Junos every line is a top-level ``set`` line; a section
+matches it with or without the ``set`` (``["system ntp"]`` and ``["set system ntp"]`` alike).
+The hier-config driver of each Nornir platform is data in :mod:`nornflow.tasks.platforms`.
 """
 
 from __future__ import annotations
@@ -15,31 +17,28 @@ from collections.abc import Sequence
 from hier_config import HConfig, Platform, WorkflowRemediation, get_hconfig
 
 from nornflow.config.exceptions import UnsupportedPlatform
+from nornflow.tasks.platforms import device_platform, known_platforms
 
-#: Nornir (scrapli) platform names to hier-config platforms.
-PLATFORMS: dict[str, Platform] = {
-    "cisco_iosxe": Platform.CISCO_IOS, "cisco_ios": Platform.CISCO_IOS,
-    "arista_eos": Platform.ARISTA_EOS, "cisco_nxos": Platform.CISCO_NXOS,
-    "cisco_iosxr": Platform.CISCO_XR, "juniper_junos": Platform.JUNIPER_JUNOS,
-}
+#: Words a flat-syntax platform puts before every statement; sections match without them.
+STATEMENT_PREFIXES = ("set ",)
 
 
 def hier_platform(platform: str | None) -> Platform:
-    try:
-        return PLATFORMS[str(platform)]
-    except KeyError:
-        raise UnsupportedPlatform(
-            f"platform {platform!r} has no remediation driver; supported: {sorted(PLATFORMS)}"
-        ) from None
+    driver = device_platform(platform).hier_config
+    if driver is None:
+        supported = [p for p in known_platforms() if device_platform(p).hier_config]
+        raise UnsupportedPlatform(f"platform {platform!r} has no remediation driver; supported: {supported}")
+    return Platform[driver]
 
 
 def _in_sections(text: str, sections: Sequence[str]) -> bool:
-    return any(text.startswith(s.strip()) for s in sections)
+    bare = next((text[len(p):] for p in STATEMENT_PREFIXES if text.startswith(p)), text)
+    return any(text.startswith(s.strip()) or bare.startswith(s.strip()) for s in sections)
 
 
 def tree(config: str, platform: str | None, sections: Sequence[str] | None = None) -> HConfig:
     """The hier-config tree of ``config``, cut down to ``sections`` when given."""
-    parsed = get_hconfig(hier_platform(platform), config)
+    parsed = get_hconfig(hier_platform(platform), device_platform(platform).managed(config))
     if not sections:
         return parsed
     scoped = get_hconfig(hier_platform(platform))

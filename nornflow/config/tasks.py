@@ -15,13 +15,16 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from nornflow.config.exceptions import ConfigRejected, RollbackFailed, RolledBack, StalePlan, VerificationFailed
+from nornflow.config.exceptions import MaskedPlan, RollbackFailed, RolledBack, StalePlan, VerificationFailed
 from nornflow.config.ledger import Ledger
 from nornflow.config.plan import DevicePlan
+from nornflow.config.push import push
 from nornflow.config.remediation import config_hash, remediation, unified_diff
 from nornflow.config.render import Renderer
 from nornflow.explain import describe_error
+from nornflow.redaction import MASK, redact_text
 from nornflow.tasks.backup import get_running_config
+from nornflow.tasks.platforms import device_platform
 
 
 def read_running(task: Task) -> str:
@@ -53,14 +56,11 @@ def check_config(task: Task, templates: str, sections: Sequence[str] | None = No
     return Result(host=task.host, result={"compliant": plan.empty, "lines": plan.lines, "diff": plan.diff})
 
 
-def send_lines(task: Task, lines: Sequence[str], timeout_ops: float | None = None) -> None:
-    """Send config lines, stopping at the first the device rejects (named in the error)."""
+def send_lines(task: Task, lines: Sequence[str], timeout_ops: float | None = None, discard_first: bool = False) -> None:
+    """Send config lines the way the host's platform takes a change (typed live, or committed on Junos),
+    stopping at the first the device rejects (named in the error). See :mod:`nornflow.config.push`."""
     conn = task.host.get_connection("scrapli", task.nornir.config)
-    responses = conn.send_configs(list(lines), stop_on_failed=True, timeout_ops=timeout_ops)
-    for response in responses:
-        if response.failed:
-            answer = next((ln for ln in response.result.splitlines() if ln.strip()), "").strip()
-            raise ConfigRejected(f"{task.host.name} rejected config line {response.channel_input.strip()!r}: {answer}")
+    push(conn, task.host.name, device_platform(task.host.platform), lines, timeout_ops, discard_first)
 
 
 def reset_connection(task: Task) -> None:
@@ -92,12 +92,19 @@ def verify(task: Task, intended: str, sections: Sequence[str] | None,
 
 
 def rollback(task: Task, backup: str, timeout_ops: float | None = None) -> int:
-    """Restore ``backup`` (the full pre-change config) and verify it; return how many lines it took."""
+    """Restore ``backup`` (the full pre-change config) and verify it; return how many lines it took.
+
+    The restore is the remediation from what the device runs now back to the backup, sent like
+    any change (on Junos: into a candidate emptied first of what a dead session left, then
+    committed). It does not use Junos's ``rollback 1``: that is right only when the failed
+    change is the device's last commit, and a resume or an undo of earlier waves runs after an
+    unknown number of commits; a diff against the backup is right whatever happened since.
+    """
     reset_connection(task)
     current = read_running(task)
     lines = remediation(current, backup, task.host.platform)
-    if lines:
-        send_lines(task, lines, timeout_ops)
+    if lines or device_platform(task.host.platform).commit is not None:
+        send_lines(task, lines, timeout_ops, discard_first=True)
     after = read_running(task)
     left = remediation(after, backup, task.host.platform)
     if left:
@@ -133,14 +140,16 @@ def apply_config(task: Task, plans: Mapping[str, dict[str, Any]], backups: Mappi
     """Apply this host's planned lines, verify them, and roll back to its backup on failure.
 
     ``plans`` and ``backups`` map host names to the :class:`DevicePlan` dump and the pre-change
-    config saved in this run; the engine passes the same mappings to every host. ``ledger`` (a
+    config saved in this run; the engine passes the same mappings to every host. The rollback
+    target is the config read at the stale check, which the plan's fingerprint proves equal to
+    the backup before redaction (see below). ``ledger`` (a
     :class:`~nornflow.config.ledger.Ledger` path) records each step, so a crashed run can resume.
     """
     name = task.host.name
     device = DevicePlan.model_validate(plans[name])
-    backup = backups[name]
     journal = Ledger(ledger) if ledger else None
-    now = config_hash(read_running(task))
+    current = read_running(task)
+    now = config_hash(current)
     if now != device.running_hash:
         stale = StalePlan(
             f"stale plan: {name}'s running config changed since the plan (fingerprint "
@@ -149,6 +158,24 @@ def apply_config(task: Task, plans: Mapping[str, dict[str, Any]], backups: Mappi
         if journal is not None:
             journal.mark(name, "stale", str(stale))
         raise stale
+    # Unchanged since the plan, so ``current`` is the pre-change config itself: roll back to it
+    # rather than to ``backups[name]``, a copy that went through the engine's result redaction,
+    # which masks every text equal to a secret (a lab whose login is ``admin`` would lose its
+    # ``username admin`` line). The plan's fingerprint was taken on the device's own text.
+    backup = current
+    masked = [ln.strip() for ln in [*device.lines, *device.intended.splitlines()] if MASK in ln]
+    if masked and redact_text(current) != current:
+        # The device's config holds a secret's value (a username kept as a secret, say), so the plan
+        # went through redaction: its lines would type "***" into the device, its intended config
+        # can never verify. Refuse before the first line rather than push and roll back.
+        refused = MaskedPlan(
+            f"{name}'s configuration contains the value of a secret this run resolved, so the plan shows it "
+            f"masked ({masked[0]!r}) and cannot be sent as approved; nothing was sent. Keep values that "
+            f"appear in device configs (usernames, say) out of secret references"
+        )
+        if journal is not None:
+            journal.mark(name, "stale", str(refused))
+        raise refused
     if journal is not None:
         journal.mark(name, "pushing", lines=len(device.lines))
     try:

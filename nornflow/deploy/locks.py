@@ -24,13 +24,11 @@ def lock_name(host: str) -> str:
 
 
 def inventory_hosts(inventory: str | Path) -> list[str]:
-    """Host names of a SimpleInventory directory (hosts.yaml), without connecting or resolving secrets."""
-    import yaml
+    """Host names of an inventory (a SimpleInventory directory or a source such as Nautobot), without
+    connecting to a device or resolving a secret."""
+    from nornflow.inventory import load_nornir
 
-    path = Path(inventory)
-    hosts_file = path / "hosts.yaml" if path.is_dir() else path
-    data = yaml.safe_load(hosts_file.read_text(encoding="utf-8")) or {}
-    return sorted(data)
+    return sorted(load_nornir(inventory).inventory.hosts)
 
 
 def missing_device_locks(hosts: Iterable[str]) -> list[str]:

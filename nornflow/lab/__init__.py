@@ -1,4 +1,4 @@
-"""The simulated device lab: fakenos devices on loopback and a Nornir inventory for them."""
+"""The simulated device lab: SSH devices on loopback (one asyncssh event loop) and a Nornir inventory for them."""
 
 from nornflow.lab.devices import PLATFORMS
 from nornflow.lab.lab import Device, Lab, free_ports

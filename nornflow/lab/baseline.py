@@ -2,6 +2,8 @@
 
 Every value a template needs to reproduce it is in the lab inventory's host data
 (``mgmt_ip``, ``loopback_ip``), so an intended-config template can own the whole config.
+Junos's baseline is written as ``set`` lines (the device shows it in braces or as ``set``
+lines, from one tree).
 """
 
 from __future__ import annotations
@@ -63,15 +65,64 @@ management api http-commands
 end
 """
 
-#: Indentation per level in ``show running-config``, per fakenos platform.
-INDENT = {"cisco_ios": 1, "arista_eos": 3}
+NXOS = """\
+version 9.3(10) Bios:version
+hostname {name}
+vdc {name} id 1
+  limit-resource vlan minimum 16 maximum 4094
+feature lldp
+feature interface-vlan
+username admin role network-admin
+ip domain-name lab.local
+ntp server 10.0.0.1 use-vrf management
+snmp-server location {site} lab
+vrf context management
+  ip route 0.0.0.0/0 192.168.0.254
+interface Ethernet1/1
+  description management
+  no switchport
+  ip address {mgmt_ip}/24
+  no shutdown
+interface Ethernet1/2
+  shutdown
+interface Ethernet1/3
+  shutdown
+interface loopback0
+  ip address {loopback_ip}/32
+line console
+line vty
+"""
+
+JUNOS = """\
+set version 21.4R3.15
+set system host-name {name}
+set system domain-name lab.local
+set system time-zone UTC
+set system login user admin uid 2000
+set system login user admin class super-user
+set system services ssh
+set system services netconf ssh
+set system syslog file messages any notice
+set system ntp server 10.0.0.1
+set interfaces ge-0/0/0 description management
+set interfaces ge-0/0/0 unit 0 family inet address {mgmt_ip}/24
+set interfaces ge-0/0/1 disable
+set interfaces ge-0/0/2 disable
+set interfaces lo0 unit 0 family inet address {loopback_ip}/32
+set snmp location "{site} lab"
+set routing-options router-id {loopback_ip}
+set routing-options static route 0.0.0.0/0 next-hop 192.168.0.254
+set protocols lldp interface all
+"""
+
+TEMPLATES = {"cisco_ios": IOS, "arista_eos": EOS, "cisco_nxos": NXOS, "juniper_junos": JUNOS}
 
 
 def host_data(index: int) -> dict[str, Any]:
     """The per-device values of the baseline (``index`` counts from 1)."""
-    return {"mgmt_ip": f"192.168.0.{index}", "loopback_ip": f"10.255.0.{index}"}
+    high, low = divmod(index, 256)
+    return {"mgmt_ip": f"192.168.{high}.{low}", "loopback_ip": f"10.255.{high}.{low}"}
 
 
 def baseline(platform: str, name: str, index: int) -> str:
-    template = EOS if platform == "arista_eos" else IOS
-    return template.format(name=name, **host_data(index))
+    return TEMPLATES.get(platform, IOS).format(name=name, site=name.split("-")[0], **host_data(index))

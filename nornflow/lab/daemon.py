@@ -2,12 +2,14 @@
 
 ``up`` starts ``python -m nornflow.lab.daemon serve`` in a new session, waits until it
 has written ``state.json`` (devices up, inventory written) and returns. ``down`` sends
-it SIGTERM and waits until every device has stopped and the process is gone.
+it SIGTERM and waits until every device has stopped and the process is gone. The lab's
+event loop serves every device from that process, so the devices' CPU is not the caller's.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -105,10 +107,12 @@ def serve(directory: Path, size: int, platforms: list[str]) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)  # a line per connection otherwise
     lab = Lab(size=size, platforms=platforms, directory=directory)
+    began = time.monotonic()
     lab.start()
     try:
-        state = {"pid": os.getpid(), **lab.describe()}
+        state = {"pid": os.getpid(), "start_s": round(time.monotonic() - began, 3), **lab.describe()}
         tmp = _state_file(directory).with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
         tmp.replace(_state_file(directory))

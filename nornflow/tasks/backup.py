@@ -1,30 +1,45 @@
-"""Read a device's running configuration, without the lines that change on every read."""
+"""Read a device's running configuration, without the lines that change on every read.
+
+Which command reads it and which lines churn is per platform data
+(:mod:`nornflow.tasks.platforms`): ``show running-config`` on IOS, EOS and NX-OS,
+``show configuration | display set`` on Junos.
+"""
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
+from nornir.core.inventory import Host
 from nornir.core.task import Result, Task
 
-#: Lines that differ between two reads of an unchanged configuration (clocks, byte counts).
-VOLATILE = re.compile(
-    r"^(! Time:|! Last configuration change|! NVRAM config last updated|Current configuration :"
-    r"|Building configuration|ntp clock-period)"
-)
-
-COMMANDS = {"juniper_junos": "show configuration"}
+from nornflow.aio import async_twin
+from nornflow.tasks.platforms import device_platform
 
 
-def clean_config(text: str) -> str:
-    lines = [ln.rstrip() for ln in text.replace("\r\n", "\n").splitlines() if not VOLATILE.match(ln)]
-    return "\n".join(lines).strip("\n") + "\n"
+def clean_config(text: str, platform: str | None = None) -> str:
+    """``text`` without the volatile lines of ``platform`` (IOS's when unknown)."""
+    return device_platform(platform).clean(text)
 
 
+def running_config_command(platform: str | None) -> str:
+    return device_platform(platform).running_config
+
+
+def _config_of(host: Host, response: Any) -> str:
+    profile = device_platform(host.platform)
+    if response.failed:
+        raise RuntimeError(f"{host.name} rejected {profile.running_config!r}: {response.result.strip()[:200]}")
+    return profile.clean(response.result)
+
+
+async def get_running_config_async(conn: Any, host: Host) -> str:
+    """:func:`get_running_config` on an open ``AsyncScrapli`` session (see :mod:`nornflow.aio`)."""
+    return _config_of(host, await conn.send_command(device_platform(host.platform).running_config))
+
+
+@async_twin(get_running_config_async)
 def get_running_config(task: Task) -> Result:
     """The running configuration as text (volatile lines removed), for backups and diffs."""
     conn = task.host.get_connection("scrapli", task.nornir.config)
-    command = COMMANDS.get(str(task.host.platform), "show running-config")
-    response = conn.send_command(command)
-    if response.failed:
-        raise RuntimeError(f"{task.host.name} rejected {command!r}: {response.result.strip()[:200]}")
-    return Result(host=task.host, result=clean_config(response.result))
+    response = conn.send_command(device_platform(task.host.platform).running_config)
+    return Result(host=task.host, result=_config_of(task.host, response))

@@ -151,3 +151,42 @@ def test_rejected_command_fails_the_host_naming_the_command(lab6):
 def test_filter_matching_nothing_raises(lab6):
     with pytest.raises(HostSelectionError, match="matches no host"):
         engine_flow(str(lab6.inventory_dir), hosts={"sites": ["mars"]})
+
+
+def test_built_in_reads_take_the_async_session_loop_and_read_what_threads_read(lab6, monkeypatch):
+    """get_running_config has an async twin: every host runs on the shared asyncssh loop, none in a
+    per-host thread, and the configs are those the threaded (paramiko) path reads."""
+    from nornflow import aio
+
+    used: list[list[str]] = []
+    real = aio.run_hosts
+
+    def spy(hosts, *args, **kwargs):
+        used.append([h.name for h in hosts])
+        assert not [t for t in threading.enumerate() if t.name.startswith("nornflow:")]  # no per-host threads
+        return real(hosts, *args, **kwargs)
+
+    monkeypatch.setattr(aio, "run_hosts", spy)
+    on_loop = engine_flow(str(lab6.inventory_dir), batch_size=4, return_state=True).result()
+    assert sorted(n for batch in used for n in batch) == sorted(lab6.devices)
+    monkeypatch.setenv("NORNFLOW_ASYNC_SESSIONS", "0")
+    used.clear()
+    threaded = engine_flow(str(lab6.inventory_dir), batch_size=4, return_state=True).result()
+    assert used == []  # the switch sends every host through the threaded path
+    assert {r.host: r.data for r in on_loop.records} == {r.host: r.data for r in threaded.records}
+    assert all(r.ok for r in on_loop.records)
+
+
+@pytest.mark.parametrize("async_sessions", ["1", "0"])
+def test_both_session_paths_fail_a_bad_host_alone(tmp_path, monkeypatch, async_sessions):
+    from nornflow.lab import Lab
+
+    monkeypatch.setenv("NORNFLOW_ASYNC_SESSIONS", async_sessions)
+    with Lab(size=3, directory=tmp_path) as lab:
+        lab.stop_device("ams-spine-01")
+        _set_host(lab, "nyc-spine-01", password="not-the-password")
+        result = engine_flow(str(lab.inventory_dir), return_state=True).result(raise_on_failure=False)
+        assert result.failed_hosts == ["ams-spine-01", "nyc-spine-01"]
+        assert "connection refused" in result["ams-spine-01"].error
+        assert result["nyc-spine-01"].error.startswith("authentication failed")
+        assert result.ok_hosts == ["fra-spine-01"]

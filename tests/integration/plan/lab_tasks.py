@@ -19,34 +19,24 @@ def hold(task: Task, seconds: float = 1.0) -> Result:
 
 
 class SessionCounter:
-    """Counts device sessions as the lab's SSH servers see them.
+    """Counts device sessions as the lab's SSH server sees them.
 
-    A sampler thread counts, every 10 ms, the live SSH transports across every device
-    server of the lab (a transport dies as soon as the client closes its socket; the
-    server's own shell threads notice seconds later, so they would over-count).
+    A sampler thread reads, every 10 ms, the logged-in connections of every device of the lab
+    (:meth:`nornflow.lab.Lab.sessions`; a connection leaves that list as soon as the client
+    closes its socket).
     """
 
     def __init__(self, lab: Any, interval: float = 0.01) -> None:
         self.lab = lab
         self.interval = interval
         self.peak = 0
-        self.seen: set[Any] = set()  # the transports themselves: ids of freed ones get reused
+        self.seen: set[Any] = set()  # the connection objects themselves: ids of freed ones get reused
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="session-counter", daemon=True)
 
-    def _transports(self) -> list[Any]:
-        found = []
-        for host in list(self.lab._net.hosts.values()):
-            server = getattr(host, "server", None)
-            if server is None or not getattr(host, "running", False):
-                continue
-            with server._active_sessions_lock:
-                found.extend(server._active_sessions)
-        return found
-
     def _sample(self) -> None:
         while not self._stop.is_set():
-            live = [t for t in self._transports() if t.is_active() and t.is_authenticated()]
+            live = self.lab.sessions()
             self.seen.update(live)
             self.peak = max(self.peak, len(live))
             self._stop.wait(self.interval)

@@ -1,0 +1,1 @@
+"""One module per simulated network OS; :mod:`nornflow.lab.devices` lists them."""

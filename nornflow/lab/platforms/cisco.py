@@ -1,0 +1,235 @@
+"""The CLI that IOS, EOS and NX-OS share: ``>``/``#`` prompts, ``enable``, ``configure terminal``.
+
+A platform subclass sets a few class attributes (its default hostname, whether a login lands
+in privileged mode, whether ``enable`` asks for a secret, whether ``show`` works in config mode)
+and supplies its texts: ``show version``, the ``show running-config`` header, the error for an
+unknown command. Config lines edit the device's tree through a
+:class:`~nornflow.lab.running.ConfigSession` (sub-mode prompts such as ``(config-if)#``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from nornflow.lab.running import ConfigSession, Node
+from nornflow.lab.shell import Command, Reply, Shell, Terminal, apply_filters, column, resolve, split_pipes
+
+C = Command
+COMMANDS: tuple[Command, ...] = (
+    C(("enable",), "enable"),
+    C(("disable",), "disable"),
+    C(("exit",), "logout"),
+    C(("logout",), "logout"),
+    C(("quit",), "logout"),
+    C(("terminal", "length", "<arg>"), "terminal_length"),
+    C(("terminal", "width", "<arg>"), "terminal_width"),
+    C(("terminal", "monitor"), "silent"),
+    C(("terminal", "no", "monitor"), "silent"),
+    C(("show", "version"), "show_version"),
+    C(("show", "clock"), "show_clock"),
+    C(("show", "hostname"), "show_hostname"),
+    C(("show", "privilege"), "show_privilege"),
+    C(("show", "ip", "interface", "brief"), "show_ip_interface_brief"),
+    C(("show", "running-config"), "show_running", privileged=True),
+    C(("show", "running-config", "<rest>"), "show_running", privileged=True),
+    C(("show", "startup-config"), "show_running", privileged=True),
+    C(("configure", "terminal"), "configure", privileged=True),
+    C(("configure",), "configure", privileged=True),
+    C(("write", "memory"), "write", privileged=True),
+    C(("copy", "running-config", "startup-config"), "write", privileged=True),
+)
+#: First words that are exec commands, never config lines, in config mode.
+EXEC_ONLY = ("configure", "write", "copy", "show", "terminal", "enable", "disable", "ping", "reload")
+
+
+def interfaces(root: Node) -> list[tuple[str, str | None, bool]]:
+    """(name, address or None, administratively up) for every ``interface`` section."""
+    found = []
+    for node in root.children:
+        if node.text.startswith("interface "):
+            address = next((c.text.split()[2:] for c in node.children if c.text.startswith("ip address ")), None)
+            shut = any(c.text == "shutdown" for c in node.children)
+            found.append((node.text.split(None, 1)[1], " ".join(address) if address else None, not shut))
+    return found
+
+
+class CiscoShell(Shell):
+    """One session on an IOS-like device."""
+
+    default_hostname: ClassVar[str] = "Router"
+    starts_privileged: ClassVar[bool] = False
+    enable_secret: ClassVar[bool] = True
+    show_in_config: ClassVar[bool] = False
+    config_banner: ClassVar[str] = ""
+    extra_exec: ClassVar[tuple[Command, ...]] = ()
+
+    def __init__(self, terminal: Terminal) -> None:
+        super().__init__(terminal)
+        self.privileged = self.starts_privileged
+        self.session: ConfigSession | None = None
+        self.awaiting_secret = False
+
+    # -- what the subclasses supply --
+
+    def show_version(self) -> str:
+        raise NotImplementedError
+
+    def running_header(self, body: str) -> str:
+        return body
+
+    def invalid(self, text: str, word: int) -> str:
+        """The answer to ``text`` whose word number ``word`` makes no sense (``len(words)``: incomplete)."""
+        raise NotImplementedError
+
+    def show_clock(self) -> str:
+        return time.strftime("*%H:%M:%S.000 UTC %a %b %d %Y\n", time.gmtime())
+
+    def show_ip_interface_brief(self) -> str:
+        raise NotImplementedError
+
+    # -- the session --
+
+    def hostname(self) -> str:
+        with self.state.lock:
+            node = next((c for c in self.state.config.children if c.text.startswith("hostname ")), None)
+        return node.text.split(None, 1)[1] if node else self.default_hostname
+
+    def prompt(self) -> str:
+        if self.awaiting_secret:
+            return "Password: "
+        host = self.hostname()
+        if self.session is not None:
+            return f"{host}({self.session.mode})#"
+        return f"{host}#" if self.privileged else f"{host}>"
+
+    def rejected(self, text: str) -> str:
+        return self.invalid(text, 0)
+
+    def handle(self, line: str) -> Reply:
+        if self.awaiting_secret:
+            self.awaiting_secret = False
+            if line.strip() == self.state.password:
+                self.privileged = True
+                return Reply()
+            return Reply("% Bad secrets\n\n")
+        raw = line.rstrip("\r\n")
+        text = " ".join(raw.split())
+        if self.session is not None:
+            return self.config_line(raw, text)
+        return self.exec_line(text)
+
+    def run_once(self, command: str) -> Reply:
+        return self.exec_line(" ".join(command.split()), privileged=True)
+
+    def exec_line(self, text: str, privileged: bool | None = None) -> Reply:
+        if not text:
+            return Reply()
+        fixed = self.fixed_answer(text)
+        if fixed is not None:
+            return fixed
+        command_text, filters = split_pipes(text)
+        words = command_text.split()
+        allowed = self.privileged if privileged is None else privileged
+        table = [c for c in (*COMMANDS, *self.extra_exec) if allowed or not c.privileged]
+        found = resolve(words, table)
+        if found.command is None:
+            return Reply(self.invalid(text, found.bad_word))
+        reply: Reply = getattr(self, f"do_{found.command.action}")(found.args)
+        if filters and reply.output:
+            filtered = apply_filters(reply.output, filters)
+            if filtered is None:
+                return Reply(self.invalid(text, len(words) + 1))
+            reply.output = filtered
+        return reply
+
+    def config_line(self, raw: str, text: str) -> Reply:
+        """One line in config mode; faults apply to the lines that change the configuration."""
+        assert self.session is not None
+        if not text or text.startswith("!"):
+            return Reply()
+        self.received(text)
+        if text in ("end", "\x1a"):
+            self.session = None
+            return Reply()
+        if text == "exit":
+            if not self.session.exit():
+                self.session = None
+            return Reply()
+        if text.startswith("do "):
+            return self.exec_line(text[3:], privileged=True)
+        first = text.split()[0]
+        if self.show_in_config and first == "show":
+            return self.exec_line(text, privileged=True)
+        if first in EXEC_ONLY:
+            return Reply(self.invalid(text, 0))
+
+        def apply() -> str:
+            assert self.session is not None
+            if self.session.root is not self.state.config:  # replaced behind the session's back
+                self.session = ConfigSession(self.state.config)
+            self.session.apply(raw)
+            self.state.changed_at = time.time()
+            return ""
+
+        return self.guarded(text, apply)
+
+    # -- exec commands --
+
+    def do_enable(self, _: list[str]) -> Reply:
+        if self.privileged or not self.enable_secret:
+            self.privileged = True
+            return Reply()
+        self.awaiting_secret = True
+        return Reply(secret=True)
+
+    def do_disable(self, _: list[str]) -> Reply:
+        self.privileged = False
+        return Reply()
+
+    def do_logout(self, _: list[str]) -> Reply:
+        return Reply(close=True)
+
+    def do_silent(self, _: list[str]) -> Reply:
+        return Reply()
+
+    def do_terminal_length(self, _: list[str]) -> Reply:
+        return Reply()
+
+    def do_terminal_width(self, _: list[str]) -> Reply:
+        return Reply()
+
+    def do_show_version(self, _: list[str]) -> Reply:
+        return Reply(self.show_version())
+
+    def do_show_clock(self, _: list[str]) -> Reply:
+        return Reply(self.show_clock())
+
+    def do_show_hostname(self, _: list[str]) -> Reply:
+        return Reply(f"{self.hostname()}\n")
+
+    def do_show_privilege(self, _: list[str]) -> Reply:
+        return Reply(f"Current privilege level is {15 if self.privileged else 1}\n")
+
+    def do_show_ip_interface_brief(self, _: list[str]) -> Reply:
+        return Reply(self.show_ip_interface_brief())
+
+    def do_show_running(self, args: list[str]) -> Reply:
+        with self.state.lock:
+            root = self.state.config
+            if args:
+                prefix = " ".join(args)
+                root = Node("", [c for c in root.children if c.text == prefix or c.text.startswith(prefix + " ")])
+            body = self.state.syntax.render(root)
+        return Reply(self.running_header(body))
+
+    def do_configure(self, _: list[str]) -> Reply:
+        self.session = ConfigSession(self.state.config)
+        return Reply(f"{self.config_banner}\n" if self.config_banner else "")
+
+    def do_write(self, _: list[str]) -> Reply:
+        return Reply("Building configuration...\n[OK]\n")
+
+    def position(self, text: str, word: int) -> int:
+        """The ``^`` marker's column: under word ``word`` of ``text``, after the prompt."""
+        return len(self.prompt()) + column(text, word)

@@ -1,0 +1,81 @@
+"""Cisco IOS (scrapli's ``cisco_iosxe`` driver): login at ``>``, ``enable`` asks for the secret."""
+
+from __future__ import annotations
+
+from nornflow.lab.platforms.cisco import CiscoShell, interfaces
+from nornflow.lab.running import parse, render
+from nornflow.lab.shell import serial, uptime
+from nornflow.lab.store import ConfigSyntax
+
+SYNTAX = ConfigSyntax(parse=parse, render=lambda root: render(root, 1))
+
+VERSION = """\
+Cisco IOS Software, IOSv Software (VIOS-ADVENTERPRISEK9-M), Version 15.8(3)M2, RELEASE SOFTWARE (fc2)
+Technical Support: http://www.cisco.com/techsupport
+Copyright (c) 1986-2019 by Cisco Systems, Inc.
+Compiled Thu 28-Mar-19 14:06 by prod_rel_team
+
+
+ROM: Bootstrap program is IOSv
+
+{hostname} uptime is {uptime}
+System returned to ROM by reload
+System image file is "flash0:/vios-adventerprisek9-m"
+Last reload reason: Unknown reason
+
+
+
+This product contains cryptographic features and is subject to United
+States and local country laws governing import, export, transfer and
+use. Delivery of Cisco cryptographic products does not imply
+third-party authority to import, export, distribute or use encryption.
+
+Cisco IOSv (revision 1.0) with  with 460137K/62464K bytes of memory.
+Processor board ID {serial}
+4 Gigabit Ethernet interfaces
+DRAM configuration is 72 bits wide with parity disabled.
+256K bytes of non-volatile configuration memory.
+2097152K bytes of ATA System CompactFlash 0 (Read/Write)
+
+Configuration register is 0x0
+"""
+
+
+def ios_uptime(seconds: int) -> str:
+    """``1 week, 3 days, 16 hours, 11 minutes`` (units that are zero left out, as IOS does)."""
+    parts = []
+    for unit, size in (("year", 365 * 86400), ("week", 7 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return ", ".join(parts) or "0 minutes"
+
+
+class IosShell(CiscoShell):
+    default_hostname = "Router"
+    config_banner = "Enter configuration commands, one per line.  End with CNTL/Z."
+
+    def show_version(self) -> str:
+        return VERSION.format(hostname=self.hostname(), uptime=ios_uptime(uptime(self.state)),
+                              serial=serial(self.state, "9LAB"))
+
+    def running_header(self, body: str) -> str:
+        return f"Building configuration...\n\nCurrent configuration : {len(body)} bytes\n!\n{body}"
+
+    def invalid(self, text: str, word: int) -> str:
+        words = text.split()
+        if word >= len(words) and words:
+            return "% Incomplete command.\n\n"
+        if len(words) == 1 and word == 0 and self.session is None:
+            return "% Unknown command or computer name, or unable to find computer address\n"
+        return " " * self.position(text, word) + "^\n% Invalid input detected at '^' marker.\n\n"
+
+    def show_ip_interface_brief(self) -> str:
+        with self.state.lock:
+            found = interfaces(self.state.config)
+        lines = ["Interface                  IP-Address      OK? Method Status                Protocol"]
+        for name, address, up in found:
+            ip = address.split()[0] if address else "unassigned"
+            status, proto = ("up", "up") if up else ("administratively down", "down")
+            lines.append(f"{name:<27}{ip:<16}YES {'NVRAM' if address else 'unset':<7}{status:<22}{proto}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,26 @@
+"""The errors an inventory source raises; all are :class:`~nornflow.exceptions.InventoryError`.
+
+Whole-run problems (the server is down, the token is refused, the query is rejected) raise
+before any host runs. A problem with one device never raises here: the device becomes an
+:class:`~nornflow.sources.hosts.UnusableHost` that fails alone with the reason.
+"""
+
+from __future__ import annotations
+
+from nornflow.exceptions import InventoryError
+
+
+class SourceError(InventoryError):
+    """A source of truth could not be read, or its description in the inventory file is wrong."""
+
+
+class SourceUnavailable(SourceError, ConnectionError):
+    """The server did not answer, or answered with a server error."""
+
+
+class SourceAccessDenied(SourceError, PermissionError):
+    """The server refused the API token (HTTP 401/403)."""
+
+
+class UnusableDevice(SourceError):
+    """One device lacks what a session needs (address, platform, credential references)."""
