@@ -8,7 +8,8 @@ PostgreSQL (Debian's, on a temporary directory), as in production. Variants, alt
 - ``nornir``: plain Nornir + nornir-scrapli, ``show running-config`` on every host, configs to files;
 - ``nornir-close``: the same, closing each session as soon as its host is done (as the engine does);
 - ``flow``: the ``backup_configs`` flow (git commit, artifacts, events included);
-- ``sharded``: the flow as shards (by count) over two process workers (with ``--shards``).
+- ``sharded``: the parent run of a deployment (run here, as a worker's flow-run process would) whose
+  ``--shards`` shards (by count) two process workers take, each its own flow run.
 
 For the flow, the table also gives the Prefect task runs the run created and the HTTP requests
 the client made to the Prefect API (counted in the child at httpx's send). Medians of ``--runs``.
@@ -32,6 +33,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("nornir", "nornir-close", "flow")
+SHARDED = "backup_configs/bench-sharded"
 
 
 # -- the child: one measured run -------------------------------------------------------------------
@@ -90,23 +92,41 @@ def child(variant: str, inventory: str, out: str, sessions: int) -> dict[str, An
         return {"seconds": time.perf_counter() - started, "ok": ok}
 
     from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId
 
     from nornflow.engine import result_of
     from nornflow.flows import backup_configs
 
-    import_calls = counts["api"]
-    started = time.perf_counter()
-    state = backup_configs(inventory=inventory, backup_dir=out, max_sessions=sessions, retries=0,
-                           return_state=True)
+    if variant == "sharded":  # the parent run of the deployment, executed here as a worker's process would
+        from prefect.flow_engine import load_flow_and_flow_run, run_flow
+
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name(SHARDED)
+            run = client.create_flow_run_from_deployment(deployment.id, parameters={
+                "inventory": inventory, "backup_dir": out, "max_sessions": sessions})
+        os.environ["PREFECT__FLOW_RUN_ID"] = str(run.id)
+        import_calls = counts["api"]
+        started = time.perf_counter()
+        flow_run, flow = load_flow_and_flow_run(run.id)
+        state = run_flow(flow, flow_run=flow_run, return_type="state")
+    else:
+        import_calls = counts["api"]
+        started = time.perf_counter()
+        state = backup_configs(inventory=inventory, backup_dir=out, max_sessions=sessions, retries=0,
+                               return_state=True)
     seconds = time.perf_counter() - started
     calls = counts["api"] - import_calls
     result = result_of(state)
+    run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-        run_id = state.state_details.flow_run_id
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
-    return {"seconds": seconds, "ok": len(result.ok_hosts), "task_runs": len(runs), "api_calls": calls}
+        shards = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id])))
+        shard_ids = [s.id for s in shards]
+        if shard_ids:
+            runs += client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=shard_ids)))
+    return {"seconds": seconds, "ok": len(result.ok_hosts), "task_runs": len(runs), "api_calls": calls,
+            "shards": len(shard_ids)}
 
 
 # -- the parent: lab, server, alternating runs, the table -------------------------------------------
@@ -115,7 +135,7 @@ def measure(variant: str, inventory: str, out: Path, sessions: int, env: dict[st
     report = out.with_suffix(".json")
     proc = subprocess.Popen([sys.executable, __file__, "--child", variant, "--inventory", inventory,
                              "--out", str(out), "--max-sessions", str(sessions), "--report", str(report)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, stderr = proc.communicate()
     if proc.returncode != 0 or not report.exists():
         raise RuntimeError(f"{variant} run failed ({proc.returncode}): {stderr[-2000:]}")
@@ -123,32 +143,31 @@ def measure(variant: str, inventory: str, out: Path, sessions: int, env: dict[st
     return data
 
 
-def start_prefect_server(tmp: Path) -> tuple[subprocess.Popen[str], str, Any]:
+def start_stack(tmp: Path, shards: int) -> tuple[Any, Any, Any]:
+    """A PostgreSQL-backed Prefect server; with ``shards``, the sharded deployment and two process workers."""
     sys.path.insert(0, str(ROOT))
-    from tests.servers.postgres import PostgresServer, free_port
+    from tests.servers.postgres import PostgresServer
+    from tests.support.stack import BIN, Cli, Server
 
     pg = PostgresServer().start()  # its own temporary directory, one the postgres user can reach
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp / "prefect-home"),
-               PREFECT_API_DATABASE_CONNECTION_URL=pg.create_database("prefect"),
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
-               PREFECT_SERVER_API_PORT=str(port))
-    server = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                              text=True)
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return server, url, pg
-        time.sleep(0.5)
-    server.kill()
-    pg.stop()
-    raise RuntimeError("the Prefect server did not start in 120 s")
+    server = Server(tmp / "server-home", pg.create_database("prefect"), PREFECT_UI_ENABLED="false").start()
+    cli = Cli(server, tmp / "client-home", PREFECT_LOCAL_STORAGE_PATH=str(tmp / "results"),
+              PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1", NORNFLOW_SHARD_POLL_SECONDS="1")
+    if shards:
+        spec = tmp / "prefect.yaml"
+        spec.write_text(json.dumps({
+            "name": "nornflow-bench", "prefect-version": "3.9.1", "build": None, "push": None,
+            "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}],
+            "deployments": [{"name": SHARDED.split("/")[1], "entrypoint": "flows/backup_configs.py:backup_configs",
+                             "work_pool": {"name": "bench", "work_queue_name": "parents"},
+                             "parameters": {"inventory": "", "retries": 0, "shards": shards,
+                                            "shard_queue": "shards"}}]}))
+        cli.run(BIN / "prefect", "work-pool", "create", "bench", "--type", "process")
+        cli.run(BIN / "prefect", "work-queue", "create", "shards", "--pool", "bench")
+        cli.run(BIN / "prefect", "deploy", "--all", "--prefect-file", str(spec))
+        for i in range(2):
+            cli.start_worker("bench", f"bench-worker-{i + 1}", queues=["shards"], limit=1)
+    return pg, server, cli
 
 
 def main() -> None:
@@ -157,7 +176,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-sessions", type=int, default=100)
     parser.add_argument("--inventory", help="an inventory of a running lab (default: start one per size)")
-    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--shards", type=int, default=2,
+                        help="also run the flow as this many shards over two process workers (0: skip)")
+    parser.add_argument("--child", choices=(*VARIANTS, "sharded"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--report", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -172,9 +193,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="nornflow-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        server, url, pg = start_prefect_server(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        env.update(PREFECT_API_URL=url, PREFECT_HOME=str(tmp / "client-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        pg, server, cli = start_stack(tmp, args.shards)
+        env = {**cli.env(), "NORNFLOW_HOME": str(ROOT)}
+        variants = (*VARIANTS, "sharded") if args.shards else VARIANTS
         try:
             for size in (int(s) for s in args.sizes.split(",")):
                 lab_dir = tmp / f"lab-{size}"
@@ -187,10 +208,10 @@ def main() -> None:
                     state = daemon.up(lab_dir, size=size)
                     print(f"lab of {size} up in {time.perf_counter() - started:.1f} s", flush=True)
                     inventory = str(state["inventory"])
-                runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+                runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
                 try:
                     for run in range(args.runs):
-                        for variant in VARIANTS:
+                        for variant in variants:
                             got = measure(variant, inventory, tmp / f"{variant}-{size}-{run}", args.max_sessions, env)
                             runs[variant].append(got)
                             print(f"size {size} run {run + 1} {variant:>12}: {got['seconds']:6.2f} s "
@@ -203,18 +224,21 @@ def main() -> None:
                 rows.append((size, {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
                                     for v, rs in runs.items()}))
         finally:
-            server.terminate()
-            server.wait(30)
+            cli.stop_worker()
+            server.stop()
             pg.stop()
     print("\n| devices | plain Nornir | plain, closing early | flow | flow / plain | flow / closing early "
-          "| peak MB plain / closing / flow | task runs | API calls |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| peak MB plain / closing / flow | task runs | API calls | sharded (2 workers) | sharded / plain |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size, m in rows:
         n, c, f = m["nornir"], m["nornir-close"], m["flow"]
+        sh = m.get("sharded")
+        sharded = (f"{sh['seconds']:.2f} s ({sh['task_runs']:.0f} task runs, parent {sh['peak_mb']:.0f} MB) "
+                   f"| {sh['seconds'] / n['seconds']:.2f}x") if sh else "- | -"
         print(f"| {size} | {n['seconds']:.2f} s | {c['seconds']:.2f} s | {f['seconds']:.2f} s "
               f"| {f['seconds'] / n['seconds']:.2f}x | {f['seconds'] / c['seconds']:.2f}x "
               f"| {n['peak_mb']:.0f} / {c['peak_mb']:.0f} / {f['peak_mb']:.0f} "
-              f"| {f['task_runs']:.0f} | {f['api_calls']:.0f} |")
+              f"| {f['task_runs']:.0f} | {f['api_calls']:.0f} | {sharded} |")
 
 
 if __name__ == "__main__":
