@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import threading
@@ -154,14 +155,40 @@ async def _one(host: Host, op: AsyncOp, kwargs: dict[str, Any], gate: Gate, host
         return multi
 
 
+class _Collector:
+    """A full garbage collection every ``every`` closed sessions, on the session loop.
+
+    A closed asyncssh/scrapli session leaves reference cycles that live long enough to reach
+    the oldest generation, which Python collects rarely: at 1,000 hosts they added ~13 MB to
+    the peak. A collection every 250 sessions (a few tens of ms each) keeps the peak flat.
+    """
+
+    def __init__(self, every: int = 250) -> None:
+        self.every = every
+        self.closed = 0
+
+    def session_closed(self) -> None:
+        self.closed += 1
+        if self.closed % self.every == 0:
+            gc.collect()
+
+
+COLLECTOR = _Collector()
+
+
 def run_hosts(hosts: list[Host], op: AsyncOp, kwargs: dict[str, Any], *, gate: Gate, host_timeout: float,
               session_limits: tuple[str, ...] = (), resolver: Any = None,
               logger: Any = None) -> dict[str, MultiResult | None]:
     """Run ``op`` on every host on the shared loop and wait; blocks the calling thread (a Prefect task run)."""
 
+    async def one(host: Host) -> MultiResult | None:
+        try:
+            return await _one(host, op, kwargs, gate, host_timeout, session_limits, resolver, logger)
+        finally:
+            COLLECTOR.session_closed()
+
     async def run_all() -> list[MultiResult | None]:
-        return await asyncio.gather(*(
-            _one(h, op, kwargs, gate, host_timeout, session_limits, resolver, logger) for h in hosts))
+        return await asyncio.gather(*(one(h) for h in hosts))
 
     results = LOOP.submit(run_all()).result()
     return {h.name: r for h, r in zip(hosts, results, strict=True)}
