@@ -48,7 +48,7 @@ lint: $(VENV)/.test-installed
 	$(BIN)/nornflow doctor --offline
 
 bench: $(VENV)/.test-installed
-	$(BIN)/python bench/backup.py --sizes 100
+	$(BIN)/python bench/scale.py --sizes 100,1000
 	$(BIN)/python bench/gateway.py --size 100
 
 # Refresh uv.lock to the newest versions pyproject.toml allows (then run `make test`).

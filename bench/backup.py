@@ -3,12 +3,12 @@
 Both run against the same lab, alternating, with the same session concurrency
 (``--max-sessions``, Nornir's ``num_workers``). The lab runs in its own process
 (``nornflow lab up``), as real devices would: in the benchmark's process, hundreds of
-simulated devices would fight the client for the GIL and measure fakenos, not the client. The flow also commits to git
+simulated devices would fight the client for the GIL and measure the lab, not the client. The flow also commits to git
 and publishes artifacts; each run writes into a fresh directory, so every file is new.
 Prints the median of ``--runs`` runs of each and their ratio (target: flow <= 1.10x).
 A second baseline closes each host's session as soon as it is done, as the engine does:
 plain Nornir keeps every session open until ``close_connections()``, and hundreds of idle
-open sessions slow a fakenos lab down for everyone.
+open sessions slow a lab down for everyone.
 
     .venv/bin/python bench/backup.py --sizes 100,500 --runs 3
 """

@@ -1,4 +1,4 @@
-"""The engine over real SSH against the fakenos lab, under the Prefect test server."""
+"""The engine over real SSH against the lab, under the Prefect test server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Plans on the fakenos lab under the Prefect test server: order, parallelism, waves, limits, rerun."""
+"""Plans on the lab under the Prefect test server: order, parallelism, waves, limits, rerun."""
 
 from __future__ import annotations
 
