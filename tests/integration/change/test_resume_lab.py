@@ -120,7 +120,7 @@ def test_killed_mid_push_then_resumed_pushes_nothing_twice(tmp_path):
             allowed = collections.Counter(" ".join(line.split()) for line in planned[host])
             twice = {line: n for line, n in received.items() if n > allowed[line]}
             assert not twice, f"{host} received these lines more than planned: {twice}"
-            if at_kill[host] == "verified" or host == caught:  # the device may have taken `exit` before the session died
+            if at_kill[host] == "verified" or host == caught:  # it may have taken `exit` before it died
                 assert sum(received.values()) == sent_at_kill[host], f"{host} was sent lines after the kill"
         entries = ledger.entries()
         assert entries[-1]["kind"] == "end" and any(e["kind"] == "resume" for e in entries)
