@@ -57,3 +57,26 @@ def test_installed_into_prefects_flow_engine_by_the_engine_import() -> None:
     import nornflow.engine  # noqa: F401 - installs the patch
 
     assert flow_engine._send_heartbeats is patches.send_heartbeats
+
+
+def test_plain_json_parameters_pass_through_as_prefects_encoder_would_return_them() -> None:
+    import datetime
+    from pathlib import Path
+
+    from prefect import flow
+    from prefect.flows import Flow
+
+    patches.install()
+
+    @flow
+    def f(a: Any = None, b: Any = None) -> None:
+        return None
+
+    original = Flow.serialize_parameters.__wrapped__  # type: ignore[attr-defined]
+    plain = {"a": {"hosts": ["r1", "r2"], "n": 3, "x": 1.5, "ok": True, "none": None}, "b": "inv.yaml"}
+    out = f.serialize_parameters(plain)
+    assert out == original(f, plain)
+    assert out is not plain and out["a"] is not plain["a"]  # a copy, as the encoder gives
+    other = {"a": Path("/tmp/x"), "b": datetime.date(2026, 11, 26)}  # not JSON: Prefect's encoder
+    assert f.serialize_parameters(other) == original(f, other) == {"a": "/tmp/x", "b": "2026-11-26"}
+    assert not patches.is_plain_json({1: "int key"}) and not patches.is_plain_json((1, 2))
