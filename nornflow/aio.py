@@ -121,7 +121,7 @@ async def _session(host: Host, op: AsyncOp, kwargs: dict[str, Any]) -> Any:
 async def _one(host: Host, op: AsyncOp, kwargs: dict[str, Any], gate: Gate, host_timeout: float,
                session_limits: tuple[str, ...], resolver: Any, logger: Any) -> MultiResult | None:
     """One host: a MultiResult like Nornir's, or None when the host ran past its deadline."""
-    from nornflow.engine import limit_names
+    from nornflow.deploy.locks import limit_names
     from nornflow.explain import is_auth_failure
 
     async with gate.semaphore():

@@ -32,6 +32,7 @@ from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from nornflow import aio, patches
+from nornflow.deploy.locks import limit_names
 from nornflow.explain import describe_error, is_auth_failure
 from nornflow.inventory import HostFilter, inventory_problems, load_nornir
 from nornflow.monitor import device_events, progress
@@ -50,13 +51,6 @@ _NOISY = ("nornir.core.task", "paramiko.transport")
 def _quiet_noisy_loggers() -> None:
     for name in _NOISY:
         logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-def limit_names(host: Host, templates: Iterable[str]) -> list[str]:
-    """Concurrency-limit names for one host: ``"device:{host}"``, ``"site:{site}"``, ``"jump:{data[jump]}"``."""
-    fields = {"host": host.name, "site": host.get("site"), "role": host.get("role"),
-              "platform": host.platform, "data": host.data}
-    return [t.format(**fields) for t in templates]
 
 
 def _cause(exc: NornirSubTaskError) -> BaseException:
@@ -328,15 +322,18 @@ def result_of(state: State) -> RunResult:
     return result
 
 
-def final_state(result: RunResult, failure_budget: int | float | str | None = None) -> State:
+def final_state(result: RunResult, failure_budget: int | float | str | None = None, *,
+                emit_events: bool = True, note: str = "") -> State:
     """The flow's honest final state: Failed beyond the budget, Completed otherwise, naming failures.
 
     Inside a flow run it also emits each host's ``nornflow.device.run.<outcome>`` event
-    (:func:`nornflow.monitor.device_events.emit_run_events`): one per device per flow run.
+    (:func:`nornflow.monitor.device_events.emit_run_events`): one per device per flow run;
+    ``emit_events=False`` where they were emitted elsewhere (by shards). ``note`` follows the summary.
     """
-    device_events.emit_run_events(result)
+    if emit_events:
+        device_events.emit_run_events(result)
     allowed = parse_budget(failure_budget, len(result.records))
-    message = result.summary()
+    message = result.summary() + note
     if len(result.failed_hosts) > allowed:
         return Failed(message=f"{message} (failure budget {allowed} exceeded)", data=result)
     if result.failed_hosts:

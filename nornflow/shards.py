@@ -41,12 +41,14 @@ from prefect.deployments import run_deployment
 from prefect.filesystems import WritableFileSystem
 from prefect.results import ResultStore, get_default_result_storage
 from prefect.serializers import JSONSerializer
-from prefect.states import AwaitingRetry, Completed, Failed
+from prefect.states import AwaitingRetry
 from pydantic import BaseModel
 
+from nornflow.engine import final_state
 from nornflow.exceptions import NornFlowError
 from nornflow.inventory import HostFilter, load_nornir
-from nornflow.records import HostRecord, RunResult, parse_budget
+from nornflow.monitor import device_events
+from nornflow.records import HostRecord, RunResult
 
 #: Tag on every shard flow run (the zombie automation can match it).
 SHARD_TAG = "nornflow-shard"
@@ -132,17 +134,9 @@ class ShardedResult:
 
         The shards emitted their hosts' device events; only the hosts of lost shards get theirs here.
         """
-        from nornflow.monitor import device_events
-
         if self.lost:
             device_events.emit_run_events(RunResult(name=self.result.name, records=self.lost))
-        allowed = parse_budget(failure_budget, len(self.result.records))
-        message = f"{self.result.summary()} ({len(self.runs)} shards)"
-        if len(self.result.failed_hosts) > allowed:
-            return Failed(message=f"{message} (failure budget {allowed} exceeded)", data=self.result)
-        if self.result.failed_hosts:
-            message += f" (within failure budget {allowed})"
-        return Completed(message=message, data=self.result)
+        return final_state(self.result, failure_budget, emit_events=False, note=f" ({len(self.runs)} shards)")
 
 
 # -- planning ------------------------------------------------------------------------------

@@ -12,11 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-#: The template :func:`nornflow.engine.limit_names` expands per host.
+if TYPE_CHECKING:
+    from nornir.core.inventory import Host
+
+#: The template :func:`limit_names` expands per host.
 DEVICE_LOCK = "device:{host}"
 DEVICE_LOCKS: tuple[str, ...] = (DEVICE_LOCK,)
+
+
+def limit_names(host: Host, templates: Iterable[str]) -> list[str]:
+    """Concurrency-limit names for one host: ``"device:{host}"``, ``"site:{site}"``, ``"jump:{data[jump]}"``."""
+    fields = {"host": host.name, "site": host.get("site"), "role": host.get("role"),
+              "platform": host.platform, "data": host.data}
+    return [t.format(**fields) for t in templates]
 
 
 def lock_name(host: str) -> str:

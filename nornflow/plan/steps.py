@@ -23,7 +23,8 @@ from prefect import State, flow
 from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 
-from nornflow.engine import limit_names, run_task
+from nornflow.deploy.locks import limit_names
+from nornflow.engine import run_task
 from nornflow.exceptions import PlanError
 from nornflow.inventory import HostFilter, load_nornir
 from nornflow.monitor.device_events import emit_run_events
@@ -40,14 +41,14 @@ NornirTask = Callable[..., Any]
 DEFAULT_HOST_TIMEOUT = 120.0
 
 
-#: The fields a resource template may name, as :func:`nornflow.engine.limit_names` fills them.
+#: The fields a resource template may name, as :func:`nornflow.deploy.locks.limit_names` fills them.
 LIMIT_FIELDS = ("host", "site", "role", "platform", "data")
 
 
 def resource_names(templates: list[str], host: Host) -> list[str]:
     """The limit names one host's session holds: ``jump1`` as is, ``site:{site}`` per host.
 
-    Templates are those of :func:`nornflow.engine.limit_names` (``{host}``, ``{site}``,
+    Templates are those of :func:`nornflow.deploy.locks.limit_names` (``{host}``, ``{site}``,
     ``{role}``, ``{platform}``, ``{data[KEY]}``); a field the host lacks is a :class:`PlanError`.
     """
     for template in templates:
