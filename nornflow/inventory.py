@@ -8,6 +8,7 @@ name a source of truth: a YAML file with ``source: nautobot`` (or ``netbox``), o
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,83 @@ def validate_inventory(files: dict[str, Path]) -> dict[str, Any]:
     return {section: (loaded[section].data or {}) if section in loaded else {} for section in _SECTIONS}
 
 
+class _LazyPlugins(dict[str, Any]):
+    """Nornir's connection-plugin table, whose entry points are loaded when first looked up.
+
+    ``ConnectionPluginRegister.auto_register()`` imports every installed connection plugin:
+    nornir-scrapli's module alone loads scrapli-cfg, scrapli-netconf and lxml (7 MB, ~50 ms in a
+    fresh worker process), which the async sessions of the built-in tasks never use. Here a
+    plugin is imported when a task opens a connection with it. Every way Nornir reads the table
+    (``get``, ``[]``, ``in``, ``pop``) sees the same classes ``auto_register`` would have
+    registered, so a later ``auto_register()`` or ``register()`` of the same class still agrees.
+    """
+
+    def __init__(self, loaded: dict[str, Any], pending: dict[str, Any]) -> None:
+        super().__init__(loaded)
+        self._pending = pending  # name -> importlib.metadata.EntryPoint, until it is loaded
+        self._lock = threading.RLock()  # host threads look plugins up at once
+
+    def _load(self, name: object) -> None:
+        if not (isinstance(name, str) and name in self._pending):
+            return
+        with self._lock:
+            if name in self._pending:  # stays pending (so ``in`` holds) until the class is in
+                super().__setitem__(name, self._pending[name].load())
+                del self._pending[name]
+
+    def _load_all(self) -> None:
+        for name in list(self._pending):
+            self._load(name)
+
+    def __getitem__(self, name: str) -> Any:
+        self._load(name)
+        return dict.__getitem__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        self._load(name)
+        return dict.get(self, name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._pending or dict.__contains__(self, name)
+
+    def pop(self, name: str, *default: Any) -> Any:  # type: ignore[override]
+        self._load(name)
+        return dict.pop(self, name, *default)
+
+    def __iter__(self) -> Any:
+        self._load_all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._load_all()
+        return dict.__len__(self)
+
+    def keys(self) -> Any:  # type: ignore[override]
+        self._load_all()
+        return dict.keys(self)
+
+    def values(self) -> Any:  # type: ignore[override]
+        self._load_all()
+        return dict.values(self)
+
+    def items(self) -> Any:  # type: ignore[override]
+        self._load_all()
+        return dict.items(self)
+
+
+def register_connection_plugins() -> None:
+    """What ``ConnectionPluginRegister.auto_register()`` does, each plugin imported on first use."""
+    from importlib.metadata import entry_points
+
+    from nornir.core.plugins.connections import CONNECTIONS_PLUGIN_PATH
+
+    table = ConnectionPluginRegister.available
+    if isinstance(table, _LazyPlugins):
+        return
+    pending = {ep.name: ep for ep in entry_points(group=CONNECTIONS_PLUGIN_PATH) if ep.name not in table}
+    ConnectionPluginRegister.available = _LazyPlugins(dict(table), pending)
+
+
 def load_nornir(inventory: str | Path, *, num_workers: int = 100) -> Nornir:
     """Build a Nornir object over a SimpleInventory directory, validated first, or over a source.
 
@@ -168,7 +246,7 @@ def load_nornir(inventory: str | Path, *, num_workers: int = 100) -> Nornir:
     if spec is not None:
         return load_source(spec, num_workers=num_workers)
     data = validate_inventory(inventory_files(inventory))
-    ConnectionPluginRegister.auto_register()
+    register_connection_plugins()
     config = Config.from_dict(runner={"plugin": "threaded", "options": {"num_workers": num_workers}},
                               logging={"enabled": False})
     return Nornir(

@@ -27,12 +27,12 @@ from nornir.core.inventory import (
     Hosts,
     Inventory,
 )
-from nornir.core.plugins.connections import ConnectionPluginRegister
 from nornir.core.plugins.inventory import InventoryPluginRegister
 from nornir.core.state import GlobalState
 from nornir.plugins.runners import ThreadedRunner
 
 from nornflow.exceptions import SecretError
+from nornflow.inventory import register_connection_plugins
 from nornflow.sources import nautobot, netbox
 from nornflow.sources.client import SourceClient
 from nornflow.sources.device import SourceDevice
@@ -190,7 +190,7 @@ def load_source(spec: SourceSpec, *, num_workers: int = 100, resolver: Any = Non
     """
     plugin = SourceInventory(spec, resolver=resolver, transport=transport)
     inventory = plugin.load()
-    ConnectionPluginRegister.auto_register()
+    register_connection_plugins()
     config = Config.from_dict(
         inventory={"plugin": PLUGIN_NAME, "options": {"spec": {**spec.model_dump(), "origin": spec.origin}}},
         runner={"plugin": "threaded", "options": {"num_workers": num_workers}}, logging={"enabled": False},

@@ -138,3 +138,34 @@ def test_a_malformed_inventory_still_names_the_line(inventory):
     (inventory / "hosts.yaml").write_text(HOSTS + "r9:\n  hostname: 127.0.0.1\n  port: 99999\n")
     with pytest.raises(InventoryError, match=r"hosts.yaml:16: 'r9' port 99999"):
         load_nornir(inventory)
+
+
+def test_connection_plugins_load_on_first_use_and_agree_with_auto_register(inventory):
+    """load_nornir registers nornir-scrapli's plugins without importing them (scrapli-cfg, lxml);
+    a lookup imports the real class, and a later auto_register() or a conflicting register() still
+    behave as Nornir's own table does."""
+    import subprocess
+    import sys
+
+    script = textwrap.dedent(f"""
+        import sys
+        from nornflow.inventory import load_nornir
+        from nornir.core.exceptions import PluginAlreadyRegistered
+        from nornir.core.plugins.connections import ConnectionPluginRegister as R
+        load_nornir({str(inventory)!r})
+        assert "scrapli" in R.available and "scrapli_cfg" not in sys.modules and "lxml" not in sys.modules
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(16) as pool:  # host threads look the plugin up at once
+            found = list(pool.map(lambda _: R.get_plugin("scrapli"), range(64)))
+        from nornir_scrapli.connection import ScrapliCore
+        assert found == [ScrapliCore] * 64
+        R.auto_register()
+        assert set(R.available) >= {{"scrapli", "scrapli_cfg", "scrapli_netconf"}}
+        try:
+            R.register("scrapli", object)
+        except PluginAlreadyRegistered:
+            print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"
