@@ -9,12 +9,17 @@ writes a history into it the way NornFlow's flows would, through the API:
   (15 %), 2 % are mostly down (80 %); 3 % of the backups find a changed config), and a
   weekly compliance check (``nornflow.compliance.compliant|drift``), posted in bulk
   (``POST /api/events``, 1,000 per request, ``occurred`` in the past);
-- flow runs: one per flow and day, created and moved through Pending, Running and
-  Completed/Failed. The API cannot backdate a flow run (a state takes no timestamp), so
-  these all fall in the current window; the device history is where the volume is.
+- flow runs over both report windows and beyond: ``backup_configs``, ``show_commands`` and
+  ``fleet_report`` once a day for ``--days`` days, and ``stack_health`` every 5 minutes for
+  ``--health-days`` days (4,032 runs in 14 days), each created Scheduled at its past time
+  (the API cannot backdate a state, so ``start_time`` is the time of creation, but the
+  scheduled time becomes the run's ``expected_start_time``, which the report places runs by)
+  and then set Completed or Failed. Their durations are therefore near zero: the bench
+  measures the report's cost, not duration statistics.
 
 Then it times ``fleet_report`` (window 7 days against the 7 before, history 30 days) end
-to end, and its fetch alone through a client that counts every HTTP request, by endpoint.
+to end, and its fetch alone through a client that counts every HTTP request, by endpoint,
+both as scheduled (the read-only health flows left out) and counting every flow.
 
     .venv/bin/python bench/fleet_report.py --devices 1000 --days 30 --runs 3
 """
@@ -41,6 +46,7 @@ import httpx
 
 BIN = Path(sys.executable).parent
 FLOWS = ("backup_configs", "show_commands")
+HEALTH_FLOWS = ("stack_health", "fleet_report")
 
 
 def free_port() -> int:
@@ -91,17 +97,30 @@ def post(api: httpx.Client, path: str, body: Any) -> Any:
     return response.json() if response.content else None
 
 
-def make_runs(api: httpx.Client, days: int) -> dict[tuple[str, int], str]:
-    """One real flow run per flow and day (all now: the API cannot backdate them)."""
+def make_runs(api: httpx.Client, days: int, end: datetime, health_days: int) -> dict[tuple[str, int], str]:
+    """Flow runs spread over ``days`` before ``end``, through the API, returned by (flow, day) for the daily flows.
+
+    The API takes no timestamp for a state (it stamps each one on arrival), so ``start_time``
+    cannot be backdated; a Scheduled state's ``scheduled_time`` can, and it becomes the run's
+    ``expected_start_time``, which is what the report (like the UI's run list) places runs by.
+    Each run is created Scheduled at its past time, then set to its final state.
+    """
     runs: dict[tuple[str, int], str] = {}
-    for flow in FLOWS:
-        flow_id = post(api, "/flows/", {"name": flow})["id"]
-        for day in range(days):
-            run = post(api, "/flow_runs/", {"flow_id": flow_id, "name": f"{flow}-day-{day}", "tags": ["nornflow"],
-                                            "state": {"type": "PENDING"}})
-            post(api, f"/flow_runs/{run['id']}/set_state", {"state": {"type": "RUNNING"}, "force": True})
-            final = "FAILED" if day % 10 == 3 else "COMPLETED"
-            post(api, f"/flow_runs/{run['id']}/set_state", {"state": {"type": final}, "force": True})
+    plan: list[tuple[str, datetime, int]] = []
+    for day in range(days):
+        base = end - timedelta(days=days - day)
+        plan += [("backup_configs", base + timedelta(hours=2), day), ("show_commands", base + timedelta(hours=8), day),
+                 ("fleet_report", base + timedelta(hours=6, minutes=30), day)]
+    start = end - timedelta(days=health_days)
+    plan += [("stack_health", start + timedelta(minutes=5 * i), -1) for i in range(health_days * 24 * 12)]
+    flow_ids = {flow: post(api, "/flows/", {"name": flow})["id"] for flow in {p[0] for p in plan}}
+    for index, (flow, when, day) in enumerate(plan):
+        run = post(api, "/flow_runs/", {
+            "flow_id": flow_ids[flow], "name": f"{flow}-{when:%Y%m%d-%H%M}", "tags": ["nornflow"],
+            "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": when.isoformat()}}})
+        final = "FAILED" if (day % 10 == 3 if day >= 0 else index % 97 == 0) else "COMPLETED"
+        post(api, f"/flow_runs/{run['id']}/set_state", {"state": {"type": final}, "force": True})
+        if day >= 0:
             runs[(flow, day)] = run["id"]
     return runs
 
@@ -159,6 +178,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--health-days", type=int, default=14, help="days of stack_health runs every 5 minutes")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,8 +201,9 @@ def run(url: str, args: argparse.Namespace) -> None:
     end = datetime.now(UTC)
     with httpx.Client(base_url=url, timeout=120) as api:
         started = time.perf_counter()
-        runs = make_runs(api, args.days)
-        print(f"{len(runs)} flow runs created through the API in {time.perf_counter() - started:.1f} s", flush=True)
+        runs = make_runs(api, args.days, end, args.health_days)
+        made = 3 * args.days + args.health_days * 24 * 12
+        print(f"{made} flow runs created through the API in {time.perf_counter() - started:.1f} s", flush=True)
         events = make_events(args.devices, args.days, runs, end)
         since = end - timedelta(days=args.days + 1)
         started = time.perf_counter()
@@ -212,32 +233,46 @@ def run(url: str, args: argparse.Namespace) -> None:
         path = request.url.path.split("/api", 1)[-1]
         calls[path if "/filter/next" not in path else "/events/filter/next"] += 1
 
-    fetch_times, flow_times = [], []
-    report = None
-    for attempt in range(args.runs):
+    def fetch(skip: tuple[str, ...]) -> tuple[float, int, Any]:
         calls.clear()
         started = time.perf_counter()
         with get_client(sync_client=True, httpx_settings={"event_hooks": {"request": [count]}}) as client:
-            history = Fetcher(client, Window.ending(datetime.now(UTC), 7), history_days=30).fetch()
-        fetch_times.append(time.perf_counter() - started)
+            history = Fetcher(client, Window.ending(datetime.now(UTC), 7), skip_flows=skip, history_days=30).fetch()
+        return time.perf_counter() - started, sum(calls.values()), history
+
+    times: dict[str, list[float]] = {"fetch": [], "fetch-all": [], "flow": []}
+    requests: dict[str, int] = {}
+    report = every = None
+    by_endpoint: Counter[str] = Counter()
+    for attempt in range(args.runs):
+        seconds, requests["fetch"], history = fetch(HEALTH_FLOWS)
+        times["fetch"].append(seconds)
+        by_endpoint = Counter(calls)
         report = build(history, stale_days=7)
+        seconds, requests["fetch-all"], history_all = fetch(())
+        times["fetch-all"].append(seconds)
+        every = build(history_all, stale_days=7)
         started = time.perf_counter()
         state = fleet_report(window_days=7, history_days=30, return_state=True)
-        flow_times.append(time.perf_counter() - started)
-        print(f"run {attempt + 1}: fetch {fetch_times[-1]:.2f} s ({sum(calls.values())} HTTP requests, "
-              f"{history.api_calls} counted by the fetcher), flow end to end {flow_times[-1]:.2f} s "
-              f"({state.type.value})", flush=True)
-    assert report is not None
-    print("\nrequests of one fetch, by endpoint:")
-    for path, n in sorted(calls.items(), key=lambda kv: -kv[1]):
+        times["flow"].append(time.perf_counter() - started)
+        print(f"run {attempt + 1}: fetch {times['fetch'][-1]:.2f} s ({requests['fetch']} HTTP requests, "
+              f"{history.api_calls} counted by the fetcher, {len(history.runs)} runs); counting the health flows "
+              f"{times['fetch-all'][-1]:.2f} s ({requests['fetch-all']} requests, {len(history_all.runs)} runs); "
+              f"flow end to end {times['flow'][-1]:.2f} s ({state.type.value})", flush=True)
+    assert report is not None and every is not None
+    print("\nrequests of one fetch (as scheduled), by endpoint:")
+    for path, n in sorted(by_endpoint.items(), key=lambda kv: -kv[1]):
         print(f"  {n:4d}  {path}")
-    print(f"\nreport: {len(report.devices)} devices, {report.runs} runs in the window, device success "
-          f"{(report.device_success or 0) * 100:.1f}%, {len(report.failing)} failing every run, "
-          f"{len(report.flaky)} flakiest listed, {len(report.stale)} without a backup in 7 d")
-    print("\n| devices | days | events | HTTP requests (fetch) | fetch (median) | fleet_report flow (median) |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    print(f"| {args.devices} | {args.days} | {len(events)} | {sum(calls.values())} | "
-          f"{statistics.median(fetch_times):.2f} s | {statistics.median(flow_times):.2f} s |")
+    print(f"\nreport: {len(report.devices)} devices, {report.runs} runs in the window ({every.runs} counting the "
+          f"health flows), device success {(report.device_success or 0) * 100:.1f}%, {len(report.failing)} failing "
+          f"every run, {len(report.flaky)} flakiest listed, {len(report.stale)} without a backup in 7 d")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\nmedians of {args.runs} runs")
+    print("| devices | days | events | flow runs | HTTP requests (fetch) | fetch | fleet_report flow "
+          "| fetch counting health flows (requests) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {args.devices} | {args.days} | {len(events)} | {made} | {requests['fetch']} | {med['fetch']:.2f} s "
+          f"| {med['flow']:.2f} s | {med['fetch-all']:.2f} s ({requests['fetch-all']}) |")
 
 
 if __name__ == "__main__":

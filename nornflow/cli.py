@@ -1,7 +1,8 @@
 """``nornflow``: the lab, the flows and the plans from a terminal.
 
 An expected error (any NornFlowError) prints one line, ``nornflow: <message>``, and exits 2;
-anything else prints one line naming the exception and exits 1. ``--debug`` adds the traceback.
+anything else prints one line naming the exception and exits 1. ``--debug`` (before or after the
+command) adds the traceback. Ctrl-C prints ``nornflow: interrupted`` and exits 130.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from nornflow.settings import apply_prefect_defaults
+
+DEBUG_HELP = "print the traceback of an error (and keep it in Prefect's console logs); accepted anywhere"
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -92,8 +95,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``nornflow`` parser; commands that run flows or talk to Prefect set ``uses_prefect``."""
     parser = argparse.ArgumentParser(prog="nornflow", description=__doc__)
-    parser.add_argument("--debug", action="store_true",
-                        help="print the traceback of an error (and keep it in Prefect's console logs)")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     lab = sub.add_parser("lab", help="simulated device lab (asyncssh; IOS, EOS, Junos, NX-OS)")
@@ -136,7 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
     change_cli.register_resume(sub)
     doctor.register(sub)
     gateway_cli.register(sub)
+    _accept_debug_everywhere(parser)
     return parser
+
+
+def _accept_debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand (at any depth) ``--debug`` too, so it works after the command as well as before.
+
+    ``default=SUPPRESS``: a subcommand that was not given ``--debug`` sets nothing, so it does not
+    overwrite a ``--debug`` given before it.
+    """
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in {id(p): p for p in action.choices.values()}.values():  # aliases share one parser
+            if "--debug" not in child._option_string_actions:
+                child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+            _accept_debug_everywhere(child)
 
 
 class _WithoutTraceback(logging.Formatter):
@@ -183,7 +201,18 @@ def console_without_tracebacks() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; errors become one line on stderr (2 expected, 1 unexpected), ``--debug`` adds the traceback."""
+    """Run one command; errors become one line on stderr (2 expected, 1 unexpected), ``--debug`` adds the traceback.
+
+    Ctrl-C prints ``nornflow: interrupted`` and exits 130 (128 + SIGINT, what shells report).
+    """
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("nornflow: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str] | None) -> int:
     apply_prefect_defaults()
     args = build_parser().parse_args(argv)
     from nornflow.exceptions import NornFlowError

@@ -17,7 +17,16 @@ or ``env=``) whose entries replace those of the same name and whose other keys w
 A window's ``days`` are the days it *starts* on; an ``end`` at or before ``start`` is on the
 next day (22:00-04:00 crosses midnight; 00:00-24:00 is a whole day). Times are wall-clock
 times in the entry's zone (zoneinfo), so a window keeps its local hours across daylight
-saving changes and is an hour shorter or longer on those nights.
+saving changes and is an hour shorter or longer on those nights; a start (or end) that falls
+in the hour a spring-forward night skips is the first valid instant after it (02:30 on that
+night in Berlin is 03:00 CEST), an ambiguous one on a fall-back night is its first occurrence.
+A freeze's or exception's ``end`` is exclusive: a date alone is that day's 00:00, so
+``end: 2027-01-04`` means "until 2027-01-04 00:00" (changes are allowed again on the 4th).
+Groups match a host through its groups and their parent groups.
+
+Which calendar: :func:`calendar_path` (the ``change_calendar`` parameter or ``--calendar``,
+else ``$NORNFLOW_CHANGE_CALENDAR``, else none: every change is allowed). Flows and
+``nornflow windows show`` resolve it the same way.
 """
 
 from __future__ import annotations
@@ -53,8 +62,19 @@ class Target:
     @classmethod
     def of(cls, host: Any) -> Target:
         """A Nornir host as a target (``data.site``, ``data.role``, its groups)."""
-        return cls(name=host.name, site=host.get("site"), role=host.get("role"),
-                   groups=tuple(g.name for g in host.groups))
+        return cls(name=host.name, site=host.get("site"), role=host.get("role"), groups=ancestry(host))
+
+
+def ancestry(host: Any) -> tuple[str, ...]:
+    """The names of a host's groups and of their parent groups, nearest first, each once."""
+    found: list[str] = []
+    pending = list(host.groups)
+    while pending:
+        group = pending.pop(0)
+        if group.name not in found:
+            found.append(group.name)
+            pending.extend(getattr(group, "groups", ()) or ())
+    return tuple(found)
 
 
 def _as_list(value: Any) -> Any:
@@ -99,6 +119,28 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise CalendarError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin or UTC") from None
+
+
+def wall_clock(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """``day`` at ``at`` in ``tz`` as a UTC instant (DST-correct).
+
+    A wall time the zone skips (02:30 on a spring-forward night) becomes the first valid
+    instant after the gap, the transition itself; an ambiguous one (a fall-back night) is
+    its first occurrence (fold 0).
+    """
+    local = datetime.combine(day, at, tz)
+    moment = local.astimezone(UTC)
+    if moment.astimezone(tz).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return moment
+    low, high = sorted((int(local.replace(fold=1).timestamp()), int(moment.timestamp())))
+    before = datetime.fromtimestamp(low, tz).utcoffset()
+    while high - low > 1:  # bisect to the second the offset changes: the gap's end
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, tz).utcoffset() == before:
+            low = middle
+        else:
+            high = middle
+    return datetime.fromtimestamp(high, UTC)
 
 
 def _days(value: Any) -> list[str]:
@@ -154,7 +196,8 @@ class Period(Scoped):
     """A dated period: a freeze, or a one-off exception (``allow: true`` opens, ``false`` closes)."""
 
     start: datetime
-    end: datetime
+    end: datetime = Field(description="exclusive: a date alone is that day's 00:00 (end: 2027-01-04 is "
+                          "until 2027-01-04 00:00)")
     reason: str = ""
     allow: bool = Field(default=True, description="exceptions only: true opens a window, false closes")
 
@@ -186,7 +229,7 @@ class ChangeCalendar(BaseModel):
     def localize(self, moment: datetime, entry: Scoped) -> datetime:
         """A calendar date-time in UTC: naive ones are wall-clock times in the entry's zone."""
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=self.zone_of(entry))
+            return wall_clock(moment.date(), moment.time(), self.zone_of(entry))
         return moment.astimezone(UTC)
 
     def applying(self, target: Target) -> tuple[list[Window], list[Period], list[Period]]:
@@ -221,12 +264,22 @@ def parse_calendar(data: dict[str, Any], source: str = "<dict>") -> ChangeCalend
         raise CalendarError(f"change calendar {source} is invalid:\n" + "\n".join(lines)) from None
 
 
-def load_calendar(path: str | Path | None = None, env: str | None = None) -> ChangeCalendar | None:
-    """The calendar at ``path`` (or ``$NORNFLOW_CHANGE_CALENDAR``) with its environment overlay.
+def calendar_path(explicit: str | Path | None = None) -> str | None:
+    """Which calendar applies: ``explicit`` (a parameter, ``--calendar``), else ``$NORNFLOW_CHANGE_CALENDAR``.
 
-    ``None`` when neither names a file: no calendar, no restriction (the decision says so).
+    ``None`` when neither is set: no calendar, every change is allowed. There is no implicit
+    default file, so a flow and ``nornflow windows show`` always agree on what decides.
     """
-    given = path or os.environ.get(ENV_CALENDAR)
+    given = str(explicit) if explicit else os.environ.get(ENV_CALENDAR, "").strip()
+    return given or None
+
+
+def load_calendar(path: str | Path | None = None, env: str | None = None) -> ChangeCalendar | None:
+    """The calendar :func:`calendar_path` names, with its environment overlay.
+
+    ``None`` when nothing names a file: no calendar, no restriction (the decision says so).
+    """
+    given = calendar_path(path)
     if not given:
         return None
     base = Path(given).expanduser()

@@ -1,20 +1,20 @@
 """``nornflow windows show --site fra`` and ``nornflow replay RUN_ID``: add both with ``register(subparsers)``.
 
 ``windows show`` never imports Prefect; it prints whether the site (group, host) is inside
-a window now and its next windows, in the window's time zone and in UTC.
+a window now and its next windows, in the window's time zone and in UTC. It reads the
+calendar the flows read (:func:`~nornflow.change.calendar.calendar_path`: ``--calendar``,
+else ``$NORNFLOW_CHANGE_CALENDAR``, else none), from any directory.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 from typing import Any
 
-from nornflow.change.calendar import ENV_CALENDAR, Target, load_calendar
+from nornflow.change.calendar import ENV_CALENDAR, Target, calendar_path, load_calendar
 from nornflow.change.exceptions import CalendarError
 
-DEFAULT_CALENDAR = Path("deployments/change-calendar.yaml")
+NO_CALENDAR = (f"no change calendar configured: every change is allowed; set {ENV_CALENDAR} or pass --calendar")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -25,7 +25,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="windows_command", metavar="{show}", required=True)
     show = commands.add_parser("show", help="print the next change windows of a site, group or host")
-    show.add_argument("--calendar", "-c", help=f"calendar YAML (default: ${ENV_CALENDAR} or {DEFAULT_CALENDAR})")
+    show.add_argument("--calendar", "-c",
+                      help=f"calendar YAML (default: ${ENV_CALENDAR}; none: every change is allowed)")
     show.add_argument("--env", help="environment overlay (change-calendar.<env>.yaml); default $NORNFLOW_ENV")
     show.add_argument("--site", help="a site (data.site)")
     show.add_argument("--group", help="a Nornir group")
@@ -63,10 +64,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from nornflow.change.windows import check_targets, upcoming
 
-    path = args.calendar or os.environ.get(ENV_CALENDAR) or DEFAULT_CALENDAR
-    calendar = load_calendar(path, env=args.env)
-    if calendar is None:  # pragma: no cover - a path is always given here
-        raise CalendarError("no change calendar given; pass --calendar FILE")
+    calendar = load_calendar(calendar_path(args.calendar), env=args.env)
+    if calendar is None:
+        print(NO_CALENDAR)
+        return 0
     if not any((args.site, args.group, args.role, args.host)):
         raise CalendarError("say whose windows to show: --site, --group, --role or --host (e.g. --site fra)")
     target = Target(name=args.host or f"(any host of {args.site or args.group or args.role})", site=args.site,
@@ -93,6 +94,10 @@ def register_resume(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--backup-dir", help="the run's backup repository (default: its backup_dir parameter)")
     parser.add_argument("--force", action="store_true",
                         help="resume although the run shows Running on another machine (its worker is gone)")
+    parser.add_argument("--override-reason",
+                        help="emergency override of the change windows for the devices still to push (a ticket "
+                             "or why); the crashed run's own override is not reused")
+    parser.add_argument("--override-by", help="who gives the override (recorded with it)")
     parser.set_defaults(func=cmd_resume, uses_prefect=True)
     return parser
 
@@ -103,6 +108,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from nornflow.flows import deploy_config
 
     params = prepare(args.run, backup_dir=args.backup_dir, force=args.force)
+    if args.override_reason is not None:
+        params.update(override_reason=args.override_reason, override_by=args.override_by)
     state = deploy_config(**params, return_state=True)
     print(f"{state.name}: {state.message or ''}")
     return 0 if state.is_completed() else 1

@@ -14,6 +14,10 @@ class OverrideError(NornFlowError, ValueError):
     """An emergency override was asked for without a reason."""
 
 
+class OutsideWindow(NornFlowError, PermissionError):
+    """A device's change window closed (or a freeze began) before its first line: it was not touched."""
+
+
 class RecordError(NornFlowError, LookupError):
     """A run's reproducibility record cannot be found or read."""
 
@@ -22,4 +26,4 @@ class ResumeError(NornFlowError, RuntimeError):
     """A run cannot be resumed: it still runs, it finished, or its plan no longer holds."""
 
 
-__all__ = ["CalendarError", "LedgerError", "OverrideError", "RecordError", "ResumeError"]
+__all__ = ["CalendarError", "LedgerError", "OutsideWindow", "OverrideError", "RecordError", "ResumeError"]

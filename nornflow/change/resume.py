@@ -7,9 +7,14 @@ The run's :class:`~nornflow.config.ledger.Ledger` says where each device stopped
   the device is re-read: when it matches its intended config (and the post-checks pass) it
   is marked verified without sending a line; otherwise it is rolled back to its pre-change
   backup (read from the git commit the ledger names) and the rollback verified;
-- *waiting* (planned, backed up): planned again; when the new plan has the same fingerprints
-  as the approved one (running config, intended config, lines) it is pushed under the
-  original approval, else it is refused as stale and not touched.
+- *waiting* (planned, backed up, outside-window): checked against its change window first (a
+  resume is a push like any other: outside its window, with no override given to the resume,
+  it is not touched, journalled ``outside-window`` and told its next window, and the ledger
+  is paused so a resume in that window finishes it); then planned again: when the new plan has
+  the same fingerprints as the approved one (running config, intended config, lines) it is
+  pushed under the original approval (its window checked once more just before its first
+  line), else it is refused as stale and not touched. Settling an *in-flight* device is not a
+  new change and is done whatever the window says.
 
 No planned line is sent twice: a device is pushed only from the *waiting* state, and a device
 leaves that state (``pushing`` is journalled) before its first line is sent.
@@ -17,8 +22,11 @@ leaves that state (``pushing`` is journalled) before its first line is sent.
 ``nornflow resume <flow-run-id>`` (:func:`prepare`) checks that the run's process is gone,
 marks the run Crashed when it still shows Running (a killed process cannot say so itself;
 a worker does that for runs it started), frees the device locks the dead process held, and
-runs ``deploy_config`` again with the run's parameters and ``resume_of``. A retry from the UI
-reruns the same flow run id, which finds its own ledger and resumes the same way.
+runs ``deploy_config`` again with the run's parameters and ``resume_of``, but not the run's
+emergency override: an override answers one moment's emergency, so a resume outside the
+window needs its own (``nornflow resume RUN --override-reason ...``). A retry from the UI
+reruns the same flow run id (its parameters, its override), finds its own ledger and resumes
+the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from nornir.core.task import Result, Task
 
 from nornflow.backup import BackupStore
 from nornflow.change.exceptions import LedgerError, ResumeError
+from nornflow.change.windows import WindowCheck, WindowGuard
 from nornflow.config.exceptions import StalePlan
 from nornflow.config.ledger import FINAL, IN_FLIGHT, Ledger, owner, process_alive
 from nornflow.config.plan import DevicePlan
@@ -55,11 +64,12 @@ def fingerprints(device: DevicePlan) -> dict[str, Any]:
 
 def settle_config(task: Task, plans: Mapping[str, dict[str, Any]], backups: Mapping[str, str],
                   modes: Mapping[str, str], ledger: str, sections: Sequence[str] | None = None,
-                  post_checks: Mapping[str, str] | None = None, timeout_ops: float | None = None) -> Result:
-    """One device of a resumed run: ``settle`` an in-flight one, or ``apply`` a waiting one."""
+                  post_checks: Mapping[str, str] | None = None, timeout_ops: float | None = None,
+                  window: WindowGuard | None = None) -> Result:
+    """One device of a resumed run: ``settle`` an in-flight one, or ``apply`` a waiting one (window rechecked)."""
     name = task.host.name
     if modes[name] == "apply":
-        return apply_config(task, plans, backups, sections, post_checks, timeout_ops, ledger)
+        return apply_config(task, plans, backups, sections, post_checks, timeout_ops, ledger, window)
     journal = Ledger(ledger)
     device = DevicePlan.model_validate(plans[name])
     try:
@@ -91,10 +101,24 @@ def _backups(ledger: Ledger, hosts: list[str]) -> dict[str, str]:
     return found
 
 
+def _outside(verdict: WindowCheck, ledger: Ledger, facts: dict[str, dict[str, Any]]) -> list[HostRecord]:
+    """Journal the waiting devices the window refuses; their skipped records (the next window)."""
+    records = []
+    for host in verdict.refused:
+        decision = verdict[host]
+        opens = decision.next_opens.isoformat() if decision.next_opens else None
+        ledger.mark(host, "outside-window", decision.message, next_opens=opens)
+        records.append(HostRecord(host=host, status="skipped", error=decision.message, duration=0.0, data={
+            "outcome": "outside-window", "lines": facts[host].get("lines", 0), "next_window": opens}))
+    return records
+
+
 def resume_run(ledger: Ledger, run_id: str, *, inventory: str, templates: str, sections: list[str] | None,
                post_checks: dict[str, str] | None, timeout_ops: float | None, max_sessions: int,
-               session_limits: list[str] | None) -> tuple[RunResult, dict[str, int], str]:
-    """Finish what the ledger says is left; the records of every device, counts and a note."""
+               session_limits: list[str] | None, guard: WindowGuard | None = None,
+               log: Any = None) -> tuple[RunResult, dict[str, int], str, WindowCheck]:
+    """Finish what the ledger says is left; the records of every device, counts, a note, the window check."""
+    guard = guard or WindowGuard()
     run = ledger.run
     ledger.append({"kind": "resume", "by": run_id, "owner": owner()})
     ledger.commit(f"ledger: resumed by run {run_id}")
@@ -104,9 +128,17 @@ def resume_run(ledger: Ledger, run_id: str, *, inventory: str, templates: str, s
                           error=None if f["state"] == "verified" else f"{f['state']} before the crash: {f.get('note')}",
                           data={"outcome": f"{f['state']} before the crash", "lines": f.get("lines", 0)})
                for h, f in before.items() if h not in left]
+    in_flight = [h for h in left if before[h]["state"] in IN_FLIGHT]
+    verdict = guard.check(inventory, [h for h in left if h not in in_flight])
+    for host in in_flight:  # finishing a change already begun is not a new change
+        if log is not None:
+            log.info("%s was caught mid-push (%s): re-read, verified or rolled back whatever its change window "
+                     "says (no new change)", host, before[host]["state"])
+    records += _outside(verdict, ledger, before)
+    todo = [h for h in left if h in in_flight or h in verdict.allowed]
     duration, batches = 0.0, 0
-    if left:
-        planned = run_task(plan_config, nornir=inventory, hosts={"names": left}, name="plan_config (resume)",
+    if todo:
+        planned = run_task(plan_config, nornir=inventory, hosts={"names": todo}, name="plan_config (resume)",
                            task_kwargs={"templates": templates, "sections": sections}, max_sessions=max_sessions,
                            session_limits=session_limits or ())
         plans = {r.host: r.data["plan"] for r in planned.records if r.ok}
@@ -133,7 +165,8 @@ def resume_run(ledger: Ledger, run_id: str, *, inventory: str, templates: str, s
                                session_limits=(*DEVICE_LOCKS, *(session_limits or ())),
                                task_kwargs={"plans": {h: plans[h] for h in modes}, "backups": backups,
                                             "modes": modes, "ledger": str(ledger.path), "sections": sections,
-                                            "post_checks": post_checks, "timeout_ops": timeout_ops})
+                                            "post_checks": post_checks, "timeout_ops": timeout_ops,
+                                            "window": guard})
             records += applied.records
             duration, batches = planned.duration + applied.duration, planned.batches + applied.batches
     after = ledger.states()
@@ -149,7 +182,7 @@ def resume_run(ledger: Ledger, run_id: str, *, inventory: str, templates: str, s
     ledger.finish(counts)
     note = (f"resumed run {run['run_id']} (plan {run.get('plan_hash')}, approved by "
             f"{run.get('approver') or '(not recorded)'}): " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    return RunResult(name="deploy_config", records=records, duration=duration, batches=batches), counts, note
+    return RunResult(name="deploy_config", records=records, duration=duration, batches=batches), counts, note, verdict
 
 
 def prepare(run: str, backup_dir: str | None = None, force: bool = False) -> dict[str, Any]:
@@ -181,7 +214,8 @@ def prepare(run: str, backup_dir: str | None = None, force: bool = False) -> dic
         header = ledger.run
         if header.get("ended"):
             raise ResumeError(f"flow run {run} finished its ledger at {header['ended']}: nothing to resume")
-        alive = process_alive(header.get("owner") or {})
+        # a paused ledger (devices waiting for their window) has no owner left to wait for
+        alive = False if header.get("paused") else process_alive(header.get("owner") or {})
         who = header.get("owner") or {}
         if alive:
             raise ResumeError(f"flow run {run} is still being run by process {who.get('pid')} on this machine; "
@@ -201,4 +235,6 @@ def prepare(run: str, backup_dir: str | None = None, force: bool = False) -> dic
                 except ObjectNotFound:
                     continue
     params.update(backup_dir=str(ledger.path.parent), resume_of=ledger_id)
+    for key in ("override_reason", "override_by"):  # an override is for its own moment: the resume gives its own
+        params.pop(key, None)
     return params

@@ -10,10 +10,15 @@ a user flow calls through the library)::
 Precedence at an instant: a closing one-off exception, then an opening one, then a freeze,
 then the host's windows (a host that no window names gets the calendar's ``default``).
 Time comes from :func:`clock` (UTC); tests replace it, library callers may pass ``now``.
+
+A push checks twice with one :class:`WindowGuard`: for the whole selection before the
+backup, and per device just before its first line (:meth:`WindowGuard.refusal`), so a
+window that closes while earlier devices push leaves the later ones untouched.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,8 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from nornflow.change.calendar import ChangeCalendar, Target, load_calendar
-from nornflow.change.exceptions import OverrideError
+from nornflow.change.calendar import ChangeCalendar, Target, load_calendar, wall_clock, zone
+from nornflow.change.exceptions import OutsideWindow, OverrideError
 
 HORIZON = timedelta(days=400)
 
@@ -42,6 +47,11 @@ class Span:
     kind: str  # window, freeze, allow, deny
     name: str
     reason: str = ""
+    timezone: str = "UTC"
+
+    def until(self) -> str:
+        """`` until Mon 2027-01-04 00:00 CET``: the (exclusive) end, in the entry's zone."""
+        return f" until {self.end.astimezone(zone(self.timezone)):%a %Y-%m-%d %H:%M %Z}"
 
     def covers(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
@@ -57,17 +67,16 @@ def spans(calendar: ChangeCalendar, target: Target, since: datetime, until: date
         while day <= until.astimezone(tz).date():
             if ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[day.weekday()] in window.days:
                 end_day = day + timedelta(days=1) if window.end <= window.start else day
-                start = datetime.combine(day, window.start, tz).astimezone(UTC)
-                end = datetime.combine(end_day, window.end, tz).astimezone(UTC)
+                start, end = wall_clock(day, window.start, tz), wall_clock(end_day, window.end, tz)
                 if end > since and start < until:
                     found.append(Span(start, end, "window", window.name))
             day += timedelta(days=1)
     for freeze in freezes:
         found.append(Span(calendar.localize(freeze.start, freeze), calendar.localize(freeze.end, freeze),
-                          "freeze", freeze.name, freeze.reason))
+                          "freeze", freeze.name, freeze.reason, calendar.zone_of(freeze).key))
     for extra in exceptions:
         found.append(Span(calendar.localize(extra.start, extra), calendar.localize(extra.end, extra),
-                          "allow" if extra.allow else "deny", extra.name, extra.reason))
+                          "allow" if extra.allow else "deny", extra.name, extra.reason, calendar.zone_of(extra).key))
     return found
 
 
@@ -77,7 +86,8 @@ def state_at(found: list[Span], moment: datetime, has_windows: bool, default: st
                                  ("freeze", False, "freeze")):
         span = next((s for s in found if s.kind == kind and s.covers(moment)), None)
         if span is not None:
-            return is_open, f"{label} {span.name}" + (f" ({span.reason})" if span.reason else "")
+            why = f" ({span.reason})" if span.reason else ""
+            return is_open, f"{label} {span.name}{why}" + ("" if is_open else span.until())
     if has_windows:
         span = next((s for s in found if s.kind == "window" and s.covers(moment)), None)
         return (True, f"window {span.name}") if span else (False, "outside its change windows")
@@ -101,8 +111,6 @@ class WindowDecision(BaseModel):
     def local(self, moment: datetime | None) -> str:
         if moment is None:
             return "-"
-        from nornflow.change.calendar import zone
-
         here, utc = moment.astimezone(zone(self.timezone)), moment.astimezone(UTC)
         return f"{here:%a %Y-%m-%d %H:%M %Z} ({utc:%H:%M} UTC)" if here.date() == utc.date() else (
             f"{here:%a %Y-%m-%d %H:%M %Z} ({utc:%a %H:%M} UTC)")
@@ -237,6 +245,53 @@ def check(nornir: Any, hosts: Iterable[str] | None = None, calendar: ChangeCalen
     names = list(inventory) if hosts is None else list(hosts)
     return check_targets((Target.of(inventory[h]) for h in names), calendar, now=now,
                          override=Override.of(override_reason, override_by), margin_minutes=margin_minutes)
+
+
+class WindowGuard:
+    """One calendar, override and margin for a whole push: the check before it, and per device.
+
+    A plain object (not a model): the flow hands it to each device's task through the engine,
+    in the same process, and reads back what the devices were told (:attr:`decisions`).
+    """
+
+    def __init__(self, calendar: ChangeCalendar | str | Path | None = None, override: Override | None = None,
+                 margin_minutes: int | None = None) -> None:
+        self.calendar = calendar if isinstance(calendar, ChangeCalendar) else load_calendar(calendar)
+        self.override = override
+        self.margin_minutes = margin_minutes
+        self.decisions: dict[str, WindowDecision] = {}  # the per-device checks made before a first line
+        self._lock = threading.Lock()
+
+    def check(self, nornir: Any, hosts: Iterable[str] | None = None) -> WindowCheck:
+        """Every selected host's decision now (:func:`clock`), with this guard's calendar and override."""
+        if isinstance(nornir, (str, Path)):
+            from nornflow.inventory import load_nornir
+
+            nornir = load_nornir(nornir)
+        inventory = nornir.inventory.hosts
+        names = list(inventory) if hosts is None else list(hosts)
+        return self.check_targets(Target.of(inventory[h]) for h in names)
+
+    def check_targets(self, targets: Iterable[Target]) -> WindowCheck:
+        return check_targets(targets, self.calendar, override=self.override, margin_minutes=self.margin_minutes)
+
+    def refusal(self, host: Any) -> OutsideWindow | None:
+        """Just before a device's first line: ``None`` when it may still change, else the error to raise."""
+        if self.calendar is None:
+            return None
+        decision = self.check_targets([Target.of(host)])[host.name]
+        with self._lock:
+            self.decisions[host.name] = decision
+        return None if decision.allowed else OutsideWindow(f"window closed before the first line: {decision.message}")
+
+    def refused_at_push(self) -> WindowCheck:
+        """The devices refused by the per-device check, as a check of their own (artifact, events)."""
+        with self._lock:
+            refused = {h: d for h, d in self.decisions.items() if not d.allowed}
+        # an empty check reads the wall clock, not clock(): it decides nothing, so it takes no reading
+        at = min((d.at for d in refused.values()), default=None) or datetime.now(UTC)
+        return WindowCheck(decisions=refused, calendar=self.calendar.source if self.calendar else "", at=at,
+                           override=self.override)
 
 
 def upcoming(calendar: ChangeCalendar, target: Target, count: int = 5,

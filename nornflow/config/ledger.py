@@ -3,7 +3,7 @@
 Where: ``nornflow-ledger-<flow run id>.jsonl`` in the run's backup repository, beside the
 pre-change backups it points at (and the run record). It is a journal, one JSON object per
 line, appended and ``fsync``'d at every step of every device (planned, backed-up, pushing,
-pushed, verified, rolling-back, rolled-back, rollback-failed, stale), so a process killed at
+pushed, verified, rolling-back, rolled-back, rollback-failed, stale, outside-window), so a process killed at
 any instant leaves at most one torn last line, which a reader skips. It is committed to git
 after the backup, every few seconds while devices finish, and at the end of the run.
 
@@ -34,8 +34,9 @@ from nornflow.redaction import redact, redact_text
 FINAL = frozenset({"verified", "rolled-back", "rollback-failed", "stale", "undone"})
 #: States of a device whose session may have been sending lines when the process died.
 IN_FLIGHT = frozenset({"pushing", "pushed", "rolling-back"})
-#: States of a device that was never sent a line.
-WAITING = frozenset({"planned", "backed-up"})
+#: States of a device that was never sent a line (``outside-window``: its window closed before
+#: its first line; a resume in its next window pushes it).
+WAITING = frozenset({"planned", "backed-up", "outside-window"})
 COMMIT_EVERY = 5.0  # seconds between commits while devices finish
 
 _LOCKS: dict[str, threading.Lock] = {}
@@ -148,6 +149,10 @@ class Ledger:
             elif entry.get("kind") == "resume":
                 merged["resumed_by"].append(entry.get("by"))
                 merged["owner"] = entry.get("owner")
+                merged.pop("paused", None)
+            elif entry.get("kind") == "pause":
+                merged["paused"] = entry.get("at")
+                merged["owner"] = None  # the process let go: a resume need not wait for it
             elif entry.get("kind") == "end":
                 merged["ended"] = entry.get("at")
         if "run_id" not in merged:
@@ -184,6 +189,15 @@ class Ledger:
             self.append({"kind": "device", "host": host, "state": "backed-up"})
         self.commit("ledger: pre-change backups taken")
 
+    def waiting(self) -> list[str]:
+        """Devices the run left for their next change window."""
+        return [h for h, state in self.states().items() if state == "outside-window"]
+
     def finish(self, summary: dict[str, int]) -> None:
+        """End the run, or pause it when devices wait for their window (a resume finishes them)."""
+        if self.waiting():
+            self.append({"kind": "pause", "summary": summary, "waiting": self.waiting()})
+            self.commit("ledger: run paused, devices wait for their change window")
+            return
         self.append({"kind": "end", "summary": summary})
         self.commit("ledger: run finished")

@@ -4,15 +4,18 @@
 device whose config changed since the plan (stale plan). When the push or the verification
 fails, it restores the pre-change config from the backup taken in the same run and verifies
 the restore, then fails the host saying so. Everything raises into the engine, which turns
-it into a per-host record; other hosts carry on.
+it into a per-host record; other hosts carry on. With a change-window ``window`` guard, the
+device's window is checked once more just before its first line (after the stale check), and a
+device whose window closed meanwhile is not sent anything.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
+from nornir.core.inventory import Host
 from nornir.core.task import Result, Task
 
 from nornflow.config.exceptions import MaskedPlan, RollbackFailed, RolledBack, StalePlan, VerificationFailed
@@ -25,6 +28,13 @@ from nornflow.explain import describe_error
 from nornflow.redaction import MASK, redact_text
 from nornflow.tasks.backup import get_running_config
 from nornflow.tasks.platforms import device_platform
+
+
+class PushWindow(Protocol):
+    """What ``apply_config`` asks just before a device's first line (:class:`nornflow.change.windows.WindowGuard`)."""
+
+    def refusal(self, host: Host) -> BaseException | None:
+        """``None`` when ``host`` may change now, else the error saying why not and when it may."""
 
 
 def read_running(task: Task) -> str:
@@ -136,7 +146,8 @@ def restore(task: Task, backup: str, problem: str, timeout_ops: float | None = N
 
 def apply_config(task: Task, plans: Mapping[str, dict[str, Any]], backups: Mapping[str, str],
                  sections: Sequence[str] | None = None, post_checks: Mapping[str, str] | None = None,
-                 timeout_ops: float | None = None, ledger: str | None = None) -> Result:
+                 timeout_ops: float | None = None, ledger: str | None = None,
+                 window: PushWindow | None = None) -> Result:
     """Apply this host's planned lines, verify them, and roll back to its backup on failure.
 
     ``plans`` and ``backups`` map host names to the :class:`DevicePlan` dump and the pre-change
@@ -144,6 +155,8 @@ def apply_config(task: Task, plans: Mapping[str, dict[str, Any]], backups: Mappi
     target is the config read at the stale check, which the plan's fingerprint proves equal to
     the backup before redaction (see below). ``ledger`` (a
     :class:`~nornflow.config.ledger.Ledger` path) records each step, so a crashed run can resume.
+    ``window`` is asked last, just before the first line: a refusal is journalled ``outside-window``
+    (the device can be resumed in its next window) and raised; nothing is sent.
     """
     name = task.host.name
     device = DevicePlan.model_validate(plans[name])
@@ -176,6 +189,11 @@ def apply_config(task: Task, plans: Mapping[str, dict[str, Any]], backups: Mappi
         if journal is not None:
             journal.mark(name, "stale", str(refused))
         raise refused
+    closed = window.refusal(task.host) if window is not None else None
+    if closed is not None:
+        if journal is not None:
+            journal.mark(name, "outside-window", str(closed))
+        raise closed
     if journal is not None:
         journal.mark(name, "pushing", lines=len(device.lines))
     try:

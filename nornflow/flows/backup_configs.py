@@ -12,6 +12,7 @@ from typing import Any
 from prefect import State, flow, runtime
 
 from nornflow.backup import BackupStore
+from nornflow.change.record import backup_record, build_record, publish_record
 from nornflow.engine import final_state, run_task
 from nornflow.reporting import publish_diffs, publish_run, publish_table
 from nornflow.shards import ShardTicket, run_sharded, save_shard_result
@@ -89,9 +90,13 @@ def backup_configs(
         changes = [store.save(r.host, r.data) for r in result.records if r.ok]
         changed = [c.host for c in changes if c.status != "unchanged"]
         part = f" shard {shard.key}" if shard else ""
+        if changed:  # the run record goes into the configs' commit; a run that changed nothing commits nothing
+            run_record, written = backup_record("backup_configs", inventory, store.directory)
+        else:
+            run_record, written = build_record("backup_configs", inventory=inventory), None
         commit = store.commit(
             f"backup_configs run {run_name}{part}: {len(changed)} changed, {len(result.failed_hosts)} failed",
-            changes,
+            [*changes, written] if written else changes,
         )
     for record in result.records:
         record.data = None  # the configs live in git, not in the flow's result
@@ -102,6 +107,7 @@ def backup_configs(
         f"Backups in `{store.directory}`; commit `{commit[:10] if commit else 'none (nothing changed)'}`.",
     ])
     publish_diffs(changes, artifacts, f"Configuration changes in {run_name}")
+    publish_record(run_record, artifacts)
     if shard is not None:
         save_shard_result(result, shard)
     return final_state(result, failure_budget)

@@ -3,7 +3,8 @@
 The ``check-compliance-devices`` table lists every device as compliant, drifted or failed;
 ``check-compliance-drift`` holds the diff of each drifted one; every drifted device gets a
 ``nornflow.compliance.drift`` event (resource ``nornflow.device.<host>``) that automations
-can trigger on, every compliant one a ``nornflow.compliance.compliant`` event.
+can trigger on, every compliant one a ``nornflow.compliance.compliant`` event. The run's
+reproducibility record (inventory, templates, versions...) is ``check-compliance-record``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from prefect import State, flow, get_run_logger
 
+from nornflow.change.record import record_run
 from nornflow.config import events
 from nornflow.config.render import Renderer
 from nornflow.config.tasks import check_config
@@ -75,6 +77,7 @@ def check_compliance(
     publish_markdown(FLOW, "drift", diffs_markdown(drifted, f"Drift from intended config ({scope})",
                                                    "Every checked device matches its intended config."), note)
     publish_run(result, FLOW, extra=[note])
+    record_run("check_compliance", FLOW, inventory=inventory, templates=templates)
     state = final_state(result, failure_budget)
     state.message = f"{note} | {state.message}"
     return state

@@ -4,24 +4,33 @@
    (lines, diffs, hash) is published as the ``deploy-config-plan`` artifact.
 2. *approve*: the run pauses until someone answers with the plan's hash (or ``auto_approve``).
 3. *back up* the running configs the plan was made from (git, one commit).
-4. *apply* per device: refuse a stale plan, push, verify, and on failure restore the backup
-   and verify the restore. Events name each device: applied, rolled back, plan rejected.
+4. *apply* per device: refuse a stale plan, check the change window once more, push, verify,
+   and on failure restore the backup and verify the restore. Events name each device: applied,
+   rolled back, plan rejected, outside its window.
+
+Every way the run ends (dry run, empty plan, refused or timed-out approval, every device outside
+its window, a push, a resume) goes through one finishing path: the per-host artifacts, one
+``nornflow.device.run.*`` event per device, and the reproducibility record. A first record is
+written when the run starts, so a run that dies still has one (``nornflow replay <id>``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prefect import State, flow, get_run_logger, runtime
+from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.states import Cancelled, Failed
 
 from nornflow.backup import BackupStore
+from nornflow.change.calendar import calendar_path
 from nornflow.change.record import record_run
-from nornflow.change.report import gate, outside_records
+from nornflow.change.report import emit_window_events, outside_records, publish_window, window_markdown
 from nornflow.change.resume import fingerprints, resume_run
-from nornflow.change.windows import Override
+from nornflow.change.windows import Override, WindowCheck, WindowGuard
 from nornflow.config import events
 from nornflow.config.approval import Decision, PlanApproval, auto_approval, decide
 from nornflow.config.ledger import Ledger
@@ -30,13 +39,15 @@ from nornflow.config.render import Renderer
 from nornflow.config.tasks import apply_config, plan_config
 from nornflow.deploy.locks import DEVICE_LOCKS, ensure_device_locks
 from nornflow.engine import final_state, run_task
+from nornflow.monitor.device_events import emit_run_events
 from nornflow.records import HostRecord, RunResult
 from nornflow.reporting import publish_markdown, publish_run
 
 FLOW = "deploy-config"
 
 #: Exception names in a failed apply record, and what they mean for the device.
-OUTCOMES = (("StalePlan", "stale"), ("RollbackFailed", "rollback-failed"), ("RolledBack", "rolled-back"))
+OUTCOMES = (("OutsideWindow", "outside-window"), ("StalePlan", "stale"), ("RollbackFailed", "rollback-failed"),
+            ("RolledBack", "rolled-back"))
 
 
 def outcome(record: HostRecord) -> str:
@@ -72,14 +83,47 @@ def _finish(result: RunResult, failure_budget: int | str | None, note: str) -> S
     return state
 
 
-def _planning_records(planned: RunResult, plan: ConfigPlan, verdict: str) -> list[HostRecord]:
+def _planning_records(planned: RunResult, plan: ConfigPlan, verdict: str, skip: str = "") -> list[HostRecord]:
+    """The planned hosts' records; with ``skip``, the ones that would change are ``skipped`` for that reason."""
     records = []
     for record in planned.records:
         if record.ok:
             lines = len(plan[record.host].lines)
             record.data = {"outcome": "compliant" if lines == 0 else verdict, "lines": lines}
+            if skip and lines:
+                record.status, record.error = "skipped", skip
         records.append(record)
     return records
+
+
+def _late_refusals(records: list[HostRecord], guard: WindowGuard, verdict: WindowCheck) -> WindowCheck:
+    """Devices whose window closed before their first line: skipped, told their next window; the merged check."""
+    late = guard.refused_at_push()
+    for record in records:
+        if record.host in late.decisions:
+            decision = late[record.host]
+            opens = decision.next_opens.isoformat() if decision.next_opens else None
+            record.status, record.error = "skipped", decision.message
+            record.data = {**(record.data or {}), "outcome": "outside-window", "next_window": opens}
+    if not late.decisions:
+        return verdict
+    merged = verdict.model_copy(update={"decisions": {**verdict.decisions, **late.decisions}})
+    create_markdown_artifact(key=f"{FLOW}-window", markdown=window_markdown(
+        merged, "Change windows (checked again per device just before its first line)"),
+        description=f"change windows: {merged.summary()}")
+    emit_window_events(late)
+    return merged
+
+
+def _waiting_note(ledger: Ledger, verdict: WindowCheck) -> str:
+    """What to do about devices the ledger leaves for their next window ("" when none)."""
+    waiting = ledger.waiting()
+    if not waiting:
+        return ""
+    first = verdict[waiting[0]] if waiting[0] in verdict.decisions else None
+    when = f" (next window of {waiting[0]}: {first.local(first.next_opens)})" if first and first.next_opens else ""
+    return (f"; {len(waiting)} device(s) wait for their change window{when}: resume then with "
+            f"`nornflow resume {ledger.run['run_id']}`")
 
 
 @flow(name="deploy_config", log_prints=True)
@@ -108,22 +152,36 @@ def deploy_config(
     ``sections`` limits the change to top-level lines starting with those words; ``post_checks``
     maps commands to text their output must contain after the push; ``timeout_ops`` bounds each
     config line (a device that drops the session is noticed after that many seconds).
-    ``change_calendar`` (or ``$NORNFLOW_CHANGE_CALENDAR``): devices outside their change window are
-    not touched; ``override_reason`` (mandatory for an emergency override) pushes them anyway, recorded.
+    ``change_calendar`` (or ``$NORNFLOW_CHANGE_CALENDAR``; neither: no restriction): devices outside
+    their change window are not touched, checked before the backup and again per device just before
+    its first line; ``override_reason`` (mandatory for an emergency override) pushes them anyway, recorded.
     Every device's progress goes to a ledger in ``backup_dir``; ``resume_of`` (a crashed run's id, what
-    ``nornflow resume`` passes) or a retry of this run finishes what its ledger says is left.
+    ``nornflow resume`` passes) or a retry of this run finishes what its ledger says is left, under the
+    same window rules (devices caught mid-push are settled whatever the window says).
     """
     logger = get_run_logger()
-    Override.of(override_reason, override_by)  # a blank override reason fails before any session
-    Renderer(templates)  # a missing templates directory fails the run before any session
+    # Before any session: a blank override reason, a missing templates directory, a bad calendar.
+    guard = WindowGuard(calendar_path(change_calendar), Override.of(override_reason, override_by))
+    Renderer(templates)
     run_id = str(runtime.flow_run.id or "local")
+    record_run("deploy_config", FLOW, inventory=inventory, templates=templates)  # a run that dies has one too
+
+    def conclude(result: RunResult, note: str, *, verdict: WindowCheck | None, plan_hash: str | None,
+                 approver: str | None, wrote: bool, extra: tuple[str, ...] = (), end: State | None = None) -> State:
+        """The one way out: artifacts, a device event per host, the record; ``end`` or the budget's state."""
+        publish_run(result, FLOW, extra=[note, *extra])
+        record_run("deploy_config", FLOW, inventory=inventory, templates=templates, plan_hash=plan_hash,
+                   approver=approver, window=verdict, backup_dir=backup_dir if wrote else None)
+        if end is None:
+            return _finish(result, failure_budget, note)  # emits the device events
+        emit_run_events(result)
+        return end
+
     ledger = Ledger.open(backup_dir, resume_of) if resume_of else Ledger.find(backup_dir, run_id)
     if ledger is not None and (resume_of or not ledger.run.get("ended")):  # resume, or a retry of a crash
-        resumed, _, note = resume_run(ledger, run_id, inventory=inventory, templates=templates, sections=sections,
-                                     post_checks=post_checks, timeout_ops=timeout_ops, max_sessions=max_sessions,
-                                     session_limits=session_limits)
-        publish_run(resumed, FLOW, extra=[note, f"Ledger `{ledger.path.name}` in `{ledger.path.parent}`."])
-        return _finish(resumed, failure_budget, note)
+        return _resume(ledger, run_id, guard, conclude, logger, inventory=inventory, templates=templates,
+                       sections=sections, post_checks=post_checks, timeout_ops=timeout_ops,
+                       max_sessions=max_sessions, session_limits=session_limits)
     planned = run_task(plan_config, nornir=inventory, hosts=hosts, name="plan_config",
                        task_kwargs={"templates": templates, "sections": sections}, max_sessions=max_sessions,
                        session_limits=session_limits or ())
@@ -136,8 +194,7 @@ def deploy_config(
         note = (f"dry run: plan {plan.hash}, {len(plan.changing)} device(s) would change, nothing applied"
                 if dry_run else f"nothing to change: plan {plan.hash} is empty, no device was touched")
         planned.records = _planning_records(planned, plan, "would change")
-        publish_run(planned, FLOW, extra=[note])
-        return _finish(planned, failure_budget, note)
+        return conclude(planned, note, verdict=None, plan_hash=plan.hash, approver=None, wrote=False)
 
     decision = auto_approval(plan.hash) if auto_approve else _ask(plan, approval_timeout, approval_poll_interval)
     publish_markdown(FLOW, "approval", decision.markdown(), f"plan {plan.hash} {decision.verdict}")
@@ -146,21 +203,22 @@ def deploy_config(
             events.emit_device_event(events.PLAN_REJECTED, device.host, plan_hash=plan.hash,
                                      verdict=decision.verdict, reason=decision.reason, by=decision.approver)
         note = f"plan {plan.hash} {decision.verdict}: {decision.reason}"
-        planned.records = _planning_records(planned, plan, decision.verdict)
-        publish_run(planned, FLOW, extra=[note])
-        return Failed(message=note) if decision.verdict == "refused" else Cancelled(message=note)
+        planned.records = _planning_records(planned, plan, decision.verdict, skip=f"not applied: {note}")
+        end: State = Failed(message=note) if decision.verdict == "refused" else Cancelled(message=note)
+        return conclude(planned, note, verdict=None, plan_hash=plan.hash, approver=decision.approver, wrote=False,
+                        end=end)
 
-    verdict = gate(inventory, [d.host for d in plan.changing], change_calendar, override_reason, override_by, FLOW)
+    verdict = guard.check(inventory, [d.host for d in plan.changing])
+    publish_window(verdict, FLOW)
     outside = outside_records(verdict, {d.host: len(d.lines) for d in plan.changing})
     changing = [d for d in plan.changing if d.host in verdict.allowed]
     if not changing:
         note = f"plan {plan.hash}: every device to change is outside its change window; nothing was pushed"
         kept = [r for r in _planning_records(planned, plan, "") if r.host not in verdict.refused]
         planned.records = [*outside, *kept]
-        publish_run(planned, FLOW, extra=[note, *(r.error or "" for r in outside)])
-        record_run("deploy_config", FLOW, inventory=inventory, templates=templates, plan_hash=plan.hash,
-                   approver=decision.approver, window=verdict, backup_dir=backup_dir)
-        return Cancelled(message=f"{note}: {outside[0].error}")
+        return conclude(planned, note, verdict=verdict, plan_hash=plan.hash, approver=decision.approver,
+                        wrote=False, extra=tuple(r.error or "" for r in outside),
+                        end=Cancelled(message=f"{note}: {outside[0].error}"))
     store = BackupStore(backup_dir)
     changes = [store.save(d.host, running[d.host]) for d in changing]
     run_name = f"{runtime.flow_run.name or 'local'} ({runtime.flow_run.id or 'no id'})"
@@ -177,7 +235,7 @@ def deploy_config(
         task_kwargs={"plans": {d.host: d.model_dump() for d in changing},
                      "backups": {d.host: running[d.host] for d in changing},
                      "sections": sections, "post_checks": post_checks, "timeout_ops": timeout_ops,
-                     "ledger": str(ledger.path)},
+                     "ledger": str(ledger.path), "window": guard},
         max_sessions=max_sessions,
     )
     counts: dict[str, int] = {}
@@ -186,20 +244,37 @@ def deploy_config(
         counts[result] = counts.get(result, 0) + 1
         record.data = {"outcome": result, "lines": len(plan[record.host].lines)}
         _announce(result, record, plan.hash, decision)
+    verdict = _late_refusals(applied.records, guard, verdict)
     ledger.finish(counts)
     touched = {r.host for r in applied.records} | set(verdict.refused)
     others = [r for r in _planning_records(planned, plan, "") if r.host not in touched]
     if outside:
-        counts["outside-window"] = len(outside)
+        counts["outside-window"] = counts.get("outside-window", 0) + len(outside)
     combined = RunResult(name="deploy_config", records=[*applied.records, *outside, *others],
                          duration=planned.duration + applied.duration, batches=planned.batches + applied.batches)
     note = f"plan {plan.hash} approved by {decision.approver or '(not given)'}: " + ", ".join(
-        f"{n} {k}" for k, n in sorted(counts.items()))
-    publish_run(combined, FLOW, extra=[note, f"Pre-change backups in `{store.directory}`, commit "
-                                             f"`{commit[:10] if commit else 'none (unchanged)'}`."])
-    record_run("deploy_config", FLOW, inventory=inventory, templates=templates, plan_hash=plan.hash,
-               approver=decision.approver, window=verdict, backup_dir=backup_dir)
-    return _finish(combined, failure_budget, note)
+        f"{n} {k}" for k, n in sorted(counts.items())) + _waiting_note(ledger, verdict)
+    return conclude(combined, note, verdict=verdict, plan_hash=plan.hash, approver=decision.approver, wrote=True,
+                    extra=(f"Pre-change backups in `{store.directory}`, commit "
+                           f"`{commit[:10] if commit else 'none (unchanged)'}`.",))
+
+
+def _resume(ledger: Ledger, run_id: str, guard: WindowGuard, conclude: Callable[..., State], logger: Any,
+            **options: Any) -> State:
+    """A resumed run (``resume_of``, or a retry of a crash): the window gate first, then what is left."""
+    resumed, counts, note, verdict = resume_run(ledger, run_id, guard=guard, log=logger, **options)
+    publish_window(verdict, FLOW)
+    verdict = _late_refusals(resumed.records, guard, verdict)
+    note += _waiting_note(ledger, verdict)
+    header = ledger.run
+    extra = (f"Ledger `{ledger.path.name}` in `{ledger.path.parent}`.",)
+    nothing_done = all(k == "outside-window" or k.endswith("before the crash") for k in counts)
+    end: State | None = None
+    if verdict.refused and nothing_done:
+        first = resumed[verdict.refused[0]]
+        end = Cancelled(message=f"{note}: nothing was pushed: {first.error}")
+    return conclude(resumed, note, verdict=verdict, plan_hash=header.get("plan_hash"),
+                    approver=header.get("approver"), wrote=True, extra=extra, end=end)
 
 
 def _announce(result: str, record: HostRecord, plan_hash: str, decision: Decision) -> None:

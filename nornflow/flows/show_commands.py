@@ -1,4 +1,7 @@
-"""Run show commands on the selected hosts; optionally parse them with ntc-templates."""
+"""Run show commands on the selected hosts; optionally parse them with ntc-templates.
+
+Every run publishes its reproducibility record (``show-commands-record``, :mod:`nornflow.change.record`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from typing import Any
 
 from prefect import State, flow
 
+from nornflow.change.record import record_run
 from nornflow.engine import final_state, run_task
 from nornflow.reporting import publish_run
 from nornflow.tasks import show_commands as show_task
@@ -45,5 +49,6 @@ def show_commands(
     extra = [f"Commands: `{'`, `'.join(commands)}`"]
     extra += [f"Commands on {p}: `{'`, `'.join(c)}`" for p, c in sorted((platform_commands or {}).items())]
     publish_run(result, "show-commands", extra=extra)
+    record_run("show_commands", "show-commands", inventory=inventory)
     return final_state(result, failure_budget)
 

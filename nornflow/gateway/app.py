@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 
 from nornflow.gateway.audit import AuditLog
 from nornflow.gateway.auth import Authenticator, Principal, Unauthenticated
-from nornflow.gateway.changes import guard_change_parameters
+from nornflow.gateway.changes import guard_change_parameters, guard_deployment_defaults
 from nornflow.gateway.events import AuditShipper
 from nornflow.gateway.http import (
     DROP_REQUEST,
@@ -32,14 +32,17 @@ from nornflow.gateway.http import (
     DROP_RESPONSE_PREFIXES,
     BadRequest,
     check_path,
+    client_ip,
+    internal_location,
     origin_of,
     parse_json,
     security_headers,
+    trusted_networks,
 )
 from nornflow.gateway.login import LoginRoutes
 from nornflow.gateway.pages import refusal_page
 from nornflow.gateway.policy import Verdict, authorize
-from nornflow.gateway.ratelimit import RateLimiter
+from nornflow.gateway.ratelimit import LoginGuard, RateLimiter, Throttle
 from nornflow.gateway.roles import Perm
 from nornflow.gateway.settings import GatewaySettings
 from nornflow.gateway.store import GatewayStore
@@ -56,6 +59,10 @@ _BUFFERED = 256 * 1024  # answers smaller than this are read in one go instead o
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RUN_ID = re.compile(r"^/flow_runs/([^/]+)/")
 _STARTS_RUNS = re.compile(r"^/(deployments/[0-9a-fA-F-]{36}/create_flow_run(/bulk)?|flow_runs)/?$")
+_WRITES_DEPLOYMENT = re.compile(r"^/deployments(/[0-9a-fA-F-]{32,36})?/?$")
+#: The flow whose retry resumes a change under its earlier approval (nornflow.flows.deploy_config).
+CHANGE_FLOW = "deploy_config"
+_TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
 
 class Gateway:
@@ -72,6 +79,10 @@ class Gateway:
         self.public_origin = origin_of(settings.public_base_url)
         self.allowed_origins = {origin_of(o) for o in settings.cors_origins}
         self.api_limiter = RateLimiter(settings.api_rate_per_second, settings.api_burst)
+        self.trusted = trusted_networks(settings.trusted_proxies)
+        self.auth_guard = LoginGuard(settings.auth_max_failures, settings.auth_window_seconds,
+                                     settings.auth_lockout_seconds)
+        self.quiet = Throttle(10.0)  # one audit record per address and 10 s for refusals during a lockout
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0), follow_redirects=False,
                                         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
         self.login = LoginRoutes(self)
@@ -130,12 +141,28 @@ class Gateway:
             response.headers["vary"] = "Origin"
         return response
 
+    def peer_ip(self, peer: str, headers: Any) -> str:
+        """The client's address: the peer, or the X-Forwarded-For client when the peer is a trusted proxy."""
+        return client_ip(peer, headers, self.trusted)
+
+    def ip_of(self, request: Request) -> str:
+        return self.peer_ip(request.client.host if request.client else "", request.headers)
+
     def record(self, request: Request, workspace: str, user: str, action: str, status: int,
                detail: dict[str, Any] | None = None) -> None:
         self.audit.append(workspace=workspace, user=user, action=action,
                           outcome="ok" if status < 400 else "denied",
-                          ip=request.client.host if request.client else "", method=request.method,
+                          ip=self.ip_of(request), method=request.method,
                           path=request.url.path, status=status, detail=detail or {})
+
+    def auth_locked(self, ip: str) -> tuple[float, int | None]:
+        """(seconds left of this address's lockout for failed authentications, records muted or None)."""
+        wait = self.auth_guard.check("auth:" + ip)
+        return wait, (self.quiet.allow("auth:" + ip) if wait > 0 else None)
+
+    def auth_failed(self, ip: str) -> float:
+        """Count a failed authentication from ``ip``; the lockout it started, or 0.0."""
+        return self.auth_guard.failure("auth:" + ip)
 
     def deny(self, request: Request, workspace: str, user: str, status: int, reason: str,
              action: str = "denied", origin: str = "") -> Response:
@@ -161,11 +188,23 @@ class Gateway:
         upstream = self.upstreams[workspace]
         if api_path in ("/health", "/ready") and request.method == "GET":
             return await self.forward(request, upstream, None, b"")
+        ip = self.ip_of(request)
+        locked, muted = self.auth_locked(ip)
+        if locked > 0:
+            seconds = math.ceil(locked)
+            reason = f"too many failed authentications from {ip}: retry in {seconds} s"
+            if muted is not None:  # one record per address and window: guesses cannot fill the audit log
+                self.record(request, workspace, "", "ratelimited", 429, {"reason": reason, "muted": muted})
+            response = self.finish(JSONResponse({"detail": reason}, 429), origin=origin)
+            response.headers["retry-after"] = str(seconds)
+            return response
         try:
             principal = self.auth.authenticate(request.headers, workspace)
         except Unauthenticated as exc:
+            self.auth_failed(ip)
             return self.deny(request, workspace, exc.user, 401, exc.reason, origin=origin)
         if principal is None:
+            self.auth_failed(ip)
             return self.deny(request, workspace, "", 401,
                              "log in, or send a NornFlow token (PREFECT_API_AUTH_STRING=<user>:<token>)", origin=origin)
         problem = self._origin_problem(request, principal)
@@ -198,6 +237,11 @@ class Gateway:
             return self.deny(request, workspace, principal.user, 403,
                              "this flow run is paused for an approval (or its state could not be read): "
                              "only an approver can resume it, with the approval form in the UI", origin=origin)
+        if verdict.check_change_retry and await self._is_change_retry(upstream, verdict.check_change_retry):
+            return self.deny(request, workspace, principal.user, 403,
+                             f"retrying a {CHANGE_FLOW} run resumes its change under the earlier approval: "
+                             "only an approver may retry it (or start a new run, which is planned and approved "
+                             "afresh)", origin=origin)
         if verdict.check_empty_job_template and await self._has_job_template(upstream,
                                                                            verdict.check_empty_job_template):
             return self.deny(request, workspace, principal.user, 403,
@@ -217,6 +261,14 @@ class Gateway:
             body = json.dumps(payload).encode()
             for override in overrides:
                 self.record(request, workspace, principal.user, "change.override", 200, override)
+        if request.method in ("POST", "PATCH") and _WRITES_DEPLOYMENT.match(api_path) and payload is not None:
+            refusal, overrides = guard_deployment_defaults(payload, principal.user, principal.perms)
+            if refusal:
+                return self.deny(request, workspace, principal.user, 403, refusal, origin=origin)
+            body = json.dumps(payload).encode()
+            for override in overrides:
+                self.record(request, workspace, principal.user, "change.override", 200,
+                            {**override, "deployment": api_path})
         return await self.forward(request, upstream, principal, body, verdict=verdict, api_path=api_path,
                                   origin=origin)
 
@@ -255,6 +307,36 @@ class Gateway:
         state = response.json().get("state") or {}
         return bool(state.get("type") == "PAUSED")
 
+    async def _is_change_retry(self, upstream: Upstream, flow_run_id: str) -> bool:
+        """True when the run is a finished deploy_config run (its retry resumes the change from its
+        ledger under the earlier approval), or when that cannot be read (fail closed)."""
+        headers = {"authorization": upstream.authorization}
+        run = await self.client.get(f"{upstream.api_url}/flow_runs/{flow_run_id}", headers=headers)
+        if run.status_code == 404:
+            return False
+        if run.status_code != 200:
+            return True
+        if (run.json().get("state") or {}).get("type") not in _TERMINAL:
+            return False  # the engine's own retries (RUNNING -> AwaitingRetry) and reschedules
+        flow = await self.client.get(f"{upstream.api_url}/flows/{run.json().get('flow_id')}", headers=headers)
+        return flow.status_code != 200 or flow.json().get("name") == CHANGE_FLOW
+
+    async def _starter_of(self, upstream: Upstream, principal: Principal, run: dict[str, Any]) -> str:
+        """Who a new run counts as started by, for four-eyes.
+
+        A run a flow run creates (``run_deployment``, a subflow) is sent with the worker's credential
+        that every flow run holds; it counts as started by whoever started its parent run, so a
+        person cannot start a parent that starts a change and then approve that change.
+        """
+        parent = run.get("parent_task_run_id")
+        if not parent or Perm.WORK not in principal.perms:
+            return principal.user
+        task_run = await self.client.get(f"{upstream.api_url}/task_runs/{parent}",
+                                         headers={"authorization": upstream.authorization})
+        parent_run = task_run.json().get("flow_run_id") if task_run.status_code == 200 else None
+        starter = self.store.run_starter(upstream.name, str(parent_run)) if parent_run else None
+        return starter or principal.user
+
     async def _has_job_template(self, upstream: Upstream, pool: str) -> bool:
         """True when the pool already has a job template, or when that cannot be read (fail closed)."""
         response = await self.client.get(f"{upstream.api_url}/work_pools/{pool}",
@@ -282,7 +364,7 @@ class Gateway:
         if "accept-encoding" not in request.headers:
             headers.append(("accept-encoding", "identity"))  # httpx would ask for gzip on the caller's behalf
         if request.client:
-            headers.append(("x-forwarded-for", request.client.host))
+            headers.append(("x-forwarded-for", self.ip_of(request)))
         outgoing = self.client.build_request(request.method, upstream.base_url + raw_path,
                                              params=request.url.query or None, headers=headers, content=body or None)
         try:
@@ -291,12 +373,16 @@ class Gateway:
             log.warning("workspace %s: upstream error %s", upstream.name, exc)
             return self.finish(JSONResponse({"detail": f"workspace {upstream.name!r} is not answering; "
                                                        "try again shortly"}, 502), origin=origin)
-        keep = [(k, v) for k, v in reply.headers.multi_items()
+        keep = [(k, internal_location(v, upstream.base_url) if k.lower() == "location" else v)
+                for k, v in reply.headers.multi_items()
                 if k.lower() not in DROP_RESPONSE and not k.lower().startswith(DROP_RESPONSE_PREFIXES)]
         if verdict is not None and principal is not None and verdict.action:
             await reply.aread()
             await reply.aclose()
-            self._after(request, upstream.name, principal, verdict, api_path, reply, body)
+            starters: dict[str, str] = {}
+            if request.method == "POST" and _STARTS_RUNS.match(api_path) and reply.status_code < 300:
+                starters = await self._starters(upstream, principal, body, reply)
+            self._after(request, upstream.name, principal, verdict, api_path, reply, body, starters)
             keep = [(k, v) for k, v in keep if k.lower() not in ("content-length", "content-encoding")]
             response: Response = Response(reply.content, reply.status_code, headers=dict(keep))
         elif reply.headers.get("content-length", "").isdigit() and int(reply.headers["content-length"]) < _BUFFERED:
@@ -310,18 +396,36 @@ class Gateway:
             response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in keep]
         return self.finish(response, html=html, origin=origin)
 
+    async def _starters(self, upstream: Upstream, principal: Principal, body: bytes,
+                        reply: httpx.Response) -> dict[str, str]:
+        """{created run id: who counts as its starter} for a request that created runs."""
+        created = reply.json()
+        runs = [run for run in (created if isinstance(created, list) else [created])
+                if isinstance(run, dict) and run.get("id")]
+        try:
+            sent = json.loads(body) if body else {}
+        except ValueError:
+            sent = {}
+        asked = sent if isinstance(sent, list) else [sent]
+        starters: dict[str, str] = {}
+        for index, run in enumerate(runs):
+            request_run = asked[index] if index < len(asked) and isinstance(asked[index], dict) else {}
+            parent = run.get("parent_task_run_id") or request_run.get("parent_task_run_id")
+            starters[str(uuid.UUID(str(run["id"])))] = await self._starter_of(
+                upstream, principal, {"parent_task_run_id": parent})
+        return starters
+
     def _after(self, request: Request, workspace: str, principal: Principal, verdict: Verdict, api_path: str,
-               reply: httpx.Response, body: bytes) -> None:
+               reply: httpx.Response, body: bytes, starters: dict[str, str]) -> None:
         """Audit what was done, and remember who started a run (for four-eyes)."""
         detail: dict[str, Any] = {"route": verdict.route, "via": principal.kind}
         if principal.token_id:
             detail["token_id"] = principal.token_id
-        if request.method == "POST" and _STARTS_RUNS.match(api_path) and reply.status_code < 300:
-            created = reply.json()
-            for run in created if isinstance(created, list) else [created]:
-                if isinstance(run, dict) and run.get("id"):
-                    self.store.record_run_starter(workspace, str(uuid.UUID(str(run["id"]))), principal.user)
-                    detail.setdefault("flow_runs", []).append(str(run["id"]))
+        for run_id, starter in starters.items():
+            self.store.record_run_starter(workspace, run_id, starter)
+            detail.setdefault("flow_runs", []).append(run_id)
+            if starter != principal.user:
+                detail.setdefault("started_for", {})[run_id] = starter
         if verdict.action == "approval":
             detail.update(approval_detail(api_path, body))
         if verdict.action == "secret.read":

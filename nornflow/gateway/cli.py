@@ -2,36 +2,56 @@
 
 The commands work on the gateway's data directory (users, tokens, audit log) on the machine
 the gateway runs on; a running gateway sees their effect at once (revocation included).
+Whoever can run them there administers every workspace; each record names that operator
+(the OS account, or with ``--as NAME`` a gateway owner who proves it with their password
+and may then act only in the workspaces they own) as ``user`` and what was acted on in
+``detail.target_user``.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import re
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from nornflow.exceptions import NornFlowError
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+AS_PASSWORD_ENV = "NORNFLOW_AS_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, option: str = "--ttl") -> timedelta:
     """``90d``, ``12h``, ``30m``, ``2w`` -> timedelta; a clear error otherwise."""
     match = _DURATION.match(text.strip().lower())
     if not match:
-        raise NornFlowError(f"--ttl {text!r}: write a number and a unit, e.g. 90d, 12h, 30m or 2w")
+        raise NornFlowError(f"{option} {text!r}: write a number and a unit, e.g. 90d, 12h, 30m or 2w")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``--since``: a duration back from now (``1h``, ``7d``) or an ISO date/time (naive = UTC)."""
+    if _DURATION.match(text.strip().lower()):
+        return (now or datetime.now(UTC)) - parse_duration(text, "--since")
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise NornFlowError(f"--since {text!r}: give a duration (1h, 7d) or an ISO date/time "
+                            "(2026-11-26, 2026-11-26T08:00, 2026-11-26T08:00+01:00)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _settings(args: argparse.Namespace) -> Any:
     from nornflow.gateway.settings import load_settings
 
-    return load_settings(args.config)
+    return load_settings(args.config, env=getattr(args, "env", None))
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -52,6 +72,44 @@ def _password(args: argparse.Namespace, prompt: str) -> str:
     return first
 
 
+class Operator:
+    """Who runs a command: the OS account (every workspace), or ``--as`` an owner (their workspaces only)."""
+
+    def __init__(self, args: argparse.Namespace, store: Any) -> None:
+        self.os_user = getpass.getuser()
+        self.name = self.os_user
+        self.owns: frozenset[str] | None = None  # None: the host's administrator, no limit
+        if getattr(args, "as_user", None):
+            password = os.environ.get(AS_PASSWORD_ENV) or getpass.getpass(f"password of {args.as_user}: ")
+            user = store.authenticate(args.as_user, password)
+            if user is None:
+                raise NornFlowError(f"--as {args.as_user}: wrong password, unknown or disabled user; nothing was done")
+            self.name = user.name
+            self.owns = frozenset(ws for ws, roles in user.roles.items() if "owner" in roles)
+            if not self.owns:
+                raise NornFlowError(f"--as {user.name}: holds the owner role in no workspace, so may not manage "
+                                    "users or tokens")
+
+    def may(self, workspace: str) -> bool:
+        return self.owns is None or workspace in self.owns
+
+    def require(self, workspaces: Iterable[str], what: str) -> None:
+        missing = sorted(ws for ws in set(workspaces) if not self.may(ws))
+        if missing:
+            raise NornFlowError(f"--as {self.name}: {what} needs the owner role in {', '.join(missing)}, "
+                                f"which {self.name} does not hold (owner in {', '.join(sorted(self.owns or ()))})")
+
+    def require_host(self, what: str) -> None:
+        if self.owns is not None:
+            raise NornFlowError(f"{what} concerns every workspace: run it without --as, as the gateway host's "
+                                "administrator")
+
+    def record(self, audit: Any, action: str, workspace: str = "", **detail: Any) -> None:
+        extra = {"via": "cli", **({"os_user": self.os_user} if self.owns is not None else {})}
+        audit.append(workspace=workspace, user=self.name, action=action, outcome="ok", ip="cli", method="CLI",
+                     path="", status=0, detail={**detail, **extra})
+
+
 def _serve(args: argparse.Namespace) -> int:
     from nornflow.gateway.serve import serve
 
@@ -61,24 +119,32 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _users(args: argparse.Namespace) -> int:
     store, audit = _store(args)
+    operator = Operator(args, store)
     if args.action == "list":
         for user in store.list_users():
-            roles = "; ".join(f"{ws}: {','.join(sorted(r))}" for ws, r in sorted(user.roles.items()) if r)
+            shown = {ws: r for ws, r in user.roles.items() if r and operator.may(ws)}
+            if operator.owns is not None and not shown:
+                continue  # a user of workspaces this owner does not own
+            roles = "; ".join(f"{ws}: {','.join(sorted(r))}" for ws, r in sorted(shown.items()))
             print(f"{user.name:<20} {'DISABLED' if user.disabled else 'active':<9} {roles or '(no roles)'}")
         return 0
     if not args.name:
         raise NornFlowError(f"`nornflow users {args.action}` needs a user name")
     detail: dict[str, Any] = {}
+    if args.action in ("add", "grant"):
+        if not args.workspace or not args.role:
+            raise NornFlowError(f"`nornflow users {args.action} NAME --workspace WS --role ROLE [--role ROLE]` "
+                                "needs both")
+        operator.require([args.workspace], f"users {args.action}")
+        detail = {"roles": sorted(args.role)}
+    else:
+        target = store.get_user(args.name)
+        held = [ws for ws, roles in (target.roles.items() if target else []) if roles]
+        operator.require(held, f"users {args.action} {args.name} (holds roles there)")
     if args.action == "add":
-        if not args.workspace or not args.role:
-            raise NornFlowError("`nornflow users add NAME --workspace WS --role ROLE [--role ROLE]` needs both")
         store.add_user(args.name, _password(args, f"password for {args.name}: "), {args.workspace: args.role})
-        detail = {"workspace": args.workspace, "roles": sorted(args.role)}
     elif args.action == "grant":
-        if not args.workspace or not args.role:
-            raise NornFlowError("`nornflow users grant NAME --workspace WS --role ROLE` needs both")
         store.grant(args.name, args.workspace, args.role)
-        detail = {"workspace": args.workspace, "roles": sorted(args.role)}
     elif args.action == "disable":
         store.disable(args.name)
         store.delete_user_sessions(args.name)
@@ -87,23 +153,23 @@ def _users(args: argparse.Namespace) -> int:
     elif args.action == "passwd":
         store.set_password(args.name, _password(args, f"new password for {args.name}: "))
         store.delete_user_sessions(args.name)
-    audit.append(workspace=args.workspace or "", user=getpass.getuser(), action=f"user.{args.action}",
-                 outcome="ok", ip="cli", method="CLI", path="", status=0, detail={"target": args.name, **detail})
+    operator.record(audit, f"user.{args.action}", args.workspace or "", target_user=args.name, **detail)
     print(f"user {args.name}: {args.action} done")
     return 0
 
 
 def _token(args: argparse.Namespace) -> int:
     store, audit = _store(args)
+    operator = Operator(args, store)
     if args.action == "create":
         if not (args.user and args.workspace and args.role):
             raise NornFlowError("`nornflow token create --user U --workspace WS --role ROLE [--ttl 90d]` "
                                 "needs all three")
+        operator.require([args.workspace], "token create")
         ttl = parse_duration(args.ttl) if args.ttl else timedelta(days=_settings(args).token_default_ttl_days)
         info, secret = store.create_token(args.user, args.workspace, args.role, ttl, description=args.description)
-        audit.append(workspace=args.workspace, user=args.user, action="token.create", outcome="ok", ip="cli",
-                     method="CLI", path="", status=0,
-                     detail={"token_id": info.id, "roles": sorted(info.roles), "expires_at": str(info.expires_at)})
+        operator.record(audit, "token.create", args.workspace, target_user=info.user, token_id=info.id,
+                        roles=sorted(info.roles), expires_at=str(info.expires_at), kid=info.kid)
         print(f"token {info.id} for {info.user} in {info.workspace} ({', '.join(sorted(info.roles))}), "
               f"expires {info.expires_at}", file=sys.stderr)
         print("shown once; give it to the client as:", file=sys.stderr)
@@ -111,38 +177,67 @@ def _token(args: argparse.Namespace) -> int:
         return 0
     if args.action == "list":
         for info in store.list_tokens(user=args.user, workspace=args.workspace):
+            if not operator.may(info.workspace):
+                continue
             state = "revoked" if info.revoked_at else ("expired" if info.expires_at and
                                                        info.expires_at < datetime.now(UTC) else "active")
             print(f"{info.id}  {info.user:<16} {info.workspace:<12} {','.join(sorted(info.roles)):<22} {state:<8} "
-                  f"expires {info.expires_at}  last used {info.last_used_at or 'never'}  {info.description}")
+                  f"expires {info.expires_at}  last used {info.last_used_at or 'never'}  key {info.kid}  "
+                  f"{info.description}")
         return 0
     if args.action == "revoke":
         if not args.id:
             raise NornFlowError("`nornflow token revoke ID` needs the token id (see `nornflow token list`)")
+        found = [t for t in store.list_tokens() if t.id == args.id]
+        if found:
+            operator.require([found[0].workspace], "token revoke")
         store.revoke_token(args.id)
-        audit.append(workspace="", user=getpass.getuser(), action="token.revoke", outcome="ok", ip="cli",
-                     method="CLI", path="", status=0, detail={"token_id": args.id})
+        operator.record(audit, "token.revoke", found[0].workspace if found else "", token_id=args.id,
+                        target_user=found[0].user if found else None)
         print(f"token {args.id} revoked")
         return 0
-    kid = store.rotate_signing_key()
-    audit.append(workspace="", user=getpass.getuser(), action="token.rotate_key", outcome="ok", ip="cli",
-                 method="CLI", path="", status=0, detail={"kid": kid})
-    print(f"new signing key {kid}: new tokens use it; tokens signed before stay valid until their key is retired")
+    return _signing_keys(args, store, audit, operator)
+
+
+def _signing_keys(args: argparse.Namespace, store: Any, audit: Any, operator: Operator) -> int:
+    """rotate-key, keys, retire-key: the token-signing keys are gateway-wide, so --as is refused."""
+    operator.require_host(f"`nornflow token {args.action}`")
+    if args.action == "keys":
+        signing, live = store.signing_kid(), store.live_tokens_by_key()
+        print(f"{'kid':<9} {'created':<26} {'state':<8} live tokens")
+        for key in store.signing_keys():
+            state = "retired" if key.retired_at else ("signing" if key.kid == signing else "active")
+            print(f"{key.kid:<9} {key.created_at.isoformat(timespec='seconds'):<26} {state:<8} {live.get(key.kid, 0)}")
+        operator.record(audit, "token.keys")
+        return 0
+    if args.action == "rotate-key":
+        kid = store.rotate_signing_key()
+        operator.record(audit, "token.rotate_key", kid=kid)
+        print(f"new signing key {kid}: new tokens use it; tokens signed before stay valid until their key is "
+              "retired (`nornflow token keys`, then `nornflow token retire-key KID`)")
+        return 0
+    if not args.id:
+        raise NornFlowError("`nornflow token retire-key KID` needs the key id (see `nornflow token keys`)")
+    known = {key.kid: key for key in store.signing_keys()}
+    if args.id not in known:
+        raise NornFlowError(f"no signing key {args.id!r}: see `nornflow token keys`")
+    if args.id == store.signing_kid():
+        raise NornFlowError(f"key {args.id} signs new tokens: run `nornflow token rotate-key` first, re-issue the "
+                            "tokens it signed, then retire it")
+    ended = store.live_tokens_by_key().get(args.id, 0)
+    store.retire_signing_key(args.id)
+    operator.record(audit, "token.retire_key", kid=args.id, tokens_ended=ended)
+    print(f"signing key {args.id} retired: {ended} token(s) signed with it no longer work")
     return 0
 
 
 def _audit(args: argparse.Namespace) -> int:
     _, audit = _store(args)
     if args.action == "verify":
-        result = audit.verify()
-        if result.ok:
-            print(f"audit log intact: {result.records} records, hash chain verified")
-            return 0
-        print(f"audit log TAMPERED: {result.problem}", file=sys.stderr)
-        return 1
-    since = datetime.now(UTC) - parse_duration(args.since) if args.since else None
+        return _verify(args, audit)
+    since = parse_since(args.since) if args.since else None
     for record in audit.tail(user=args.user, since=since, workspace=args.workspace, action=args.action_filter,
-                             limit=args.limit):
+                             limit=args.limit, target=args.target):
         where = record.get("workspace") or "-"
         print(f"{record['ts']}  #{record['seq']:<6} {record.get('user') or '-':<14} {where:<12} "
               f"{record['action']:<16} {record.get('status', '')!s:<4} {record.get('method', '')} "
@@ -150,9 +245,106 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace, audit: Any) -> int:
+    result = audit.verify()
+    if not result.ok:
+        print(f"audit log TAMPERED: {result.problem}", file=sys.stderr)
+        return 1
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"audit log intact: {result.records} records, keyed hash chain verified, ends at seq {result.head[0]} "
+          f"as the anchor says")
+    if not args.against_events:
+        return 0
+    from nornflow.gateway.audit import check_against_event
+
+    hashes = _hashes(audit.path)
+    checked, problems = 0, []
+    for workspace, found in _newest_events(args).items():
+        if isinstance(found, str):
+            print(f"workspace {workspace}: not checked ({found})", file=sys.stderr)
+            continue
+        checked += 1
+        if found is None:
+            print(f"workspace {workspace}: no audit events yet")
+            continue
+        problem = check_against_event(result, hashes, found[0], found[1], workspace)
+        if problem:
+            problems.append(problem)
+        else:
+            print(f"workspace {workspace}: newest audit event seq {found[0]} matches the log")
+    for problem in problems:
+        print(f"audit log TAMPERED: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    if not checked:
+        raise NornFlowError("--against-events: no workspace's events could be read; give a token per workspace "
+                            "with --events-auth WS=USER:TOKEN (viewer is enough) or PREFECT_API_AUTH_STRING")
+    return 0
+
+
+def _hashes(path: Path) -> dict[int, str]:
+    hashes: dict[int, str] = {}
+    with path.open("rb") as lines:
+        for raw in lines:
+            try:
+                record = json.loads(raw)
+                hashes[int(record["seq"])] = str(record["hash"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    return hashes
+
+
+def _newest_events(args: argparse.Namespace) -> dict[str, tuple[int, str] | str | None]:
+    """Per workspace: the newest ``nornflow.audit.*`` event's (seq, hash), None when there is none,
+    or why it could not be read. Started servers are read through the gateway with a token; fronted
+    ones directly with their auth_string."""
+    import base64
+
+    import httpx
+
+    settings = _settings(args)
+    given = dict(item.split("=", 1) for item in args.events_auth or [] if "=" in item)
+    fallback = os.environ.get("PREFECT_API_AUTH_STRING")
+    body = {"filter": {"event": {"prefix": ["nornflow.audit."]}, "order": "DESC"}, "limit": 1}
+    found: dict[str, tuple[int, str] | str | None] = {}
+    for ws in settings.workspaces:
+        if args.workspace and ws.name != args.workspace:
+            continue
+        if ws.url and ws.auth_string and ws.name not in given:
+            url, auth = ws.url.rstrip("/"), ws.auth_string.get_secret_value()
+        else:
+            url, auth = f"{settings.public_base_url}/w/{ws.name}/api", given.get(ws.name) or fallback or ""
+        if not auth:
+            found[ws.name] = "no credential: --events-auth WS=USER:TOKEN"
+            continue
+        headers = {"authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+        try:
+            reply = httpx.post(f"{url}/events/filter", json=body, headers=headers, timeout=30,
+                               verify=str(settings.tls_cert) if settings.tls_cert else True)
+        except httpx.HTTPError as exc:
+            found[ws.name] = f"{url} unreachable: {type(exc).__name__}"
+            continue
+        if reply.status_code != 200:
+            found[ws.name] = f"{url}/events/filter answered {reply.status_code}"
+            continue
+        events = reply.json().get("events") or []
+        payload = events[0].get("payload") or {} if events else {}
+        found[ws.name] = (int(payload["seq"]), str(payload["hash"])) if events else None
+    return found
+
+
 def register(sub: Any) -> None:
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--config", help="gateway settings YAML (default: NORNFLOW_CONFIG or environment)")
+        parser.add_argument("--config", help="gateway settings YAML (default: NORNFLOW_CONFIG, or gateway.yaml "
+                                             "in NORNFLOW_CONFIG_DIR / deployments if present)")
+        parser.add_argument("--env", help="environment whose gateway.<env>.yaml is layered over gateway.yaml "
+                                          "(default: NORNFLOW_ENV)")
+
+    def acting(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--as", dest="as_user", metavar="USER",
+                            help=f"act as this gateway user (password from {AS_PASSWORD_ENV} or a prompt); only "
+                                 "in workspaces where USER holds owner, and recorded as USER")
 
     serve = sub.add_parser("serve", help="team mode: the gateway in front of one Prefect server per workspace")
     common(serve)
@@ -165,25 +357,33 @@ def register(sub: Any) -> None:
     users.add_argument("--role", action="append", help="viewer, runner, approver, developer, worker, owner (repeat)")
     users.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     common(users)
+    acting(users)
     users.set_defaults(func=_users)
 
     token = sub.add_parser("token", help="team mode: tokens for workers, CI, prefect deploy and scripts")
-    token.add_argument("action", choices=["create", "list", "revoke", "rotate-key"])
-    token.add_argument("id", nargs="?", help="token id (revoke)")
+    token.add_argument("action", choices=["create", "list", "revoke", "rotate-key", "keys", "retire-key"])
+    token.add_argument("id", nargs="?", help="token id (revoke) or key id (retire-key)")
     token.add_argument("--user")
     token.add_argument("--workspace")
     token.add_argument("--role", action="append")
     token.add_argument("--ttl", help="lifetime, e.g. 90d, 12h (default: token_default_ttl_days)")
     token.add_argument("--description", default="")
     common(token)
+    acting(token)
     token.set_defaults(func=_token)
 
     audit = sub.add_parser("audit", help="team mode: who did what (tail), and whether the log is intact (verify)")
     audit.add_argument("action", choices=["tail", "verify"])
-    audit.add_argument("--user")
+    audit.add_argument("--user", help="records of what this user (or OS account) did")
+    audit.add_argument("--target", help="records of what was done to this user")
     audit.add_argument("--workspace")
-    audit.add_argument("--since", help="e.g. 1h, 7d")
+    audit.add_argument("--since", help="a duration back (1h, 7d) or an ISO date/time (2026-11-26T08:00, UTC if "
+                                       "no offset)")
     audit.add_argument("--action", dest="action_filter", help="only this audit action, e.g. approval, denied")
     audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--against-events", action="store_true",
+                       help="verify: also compare with the newest nornflow.audit.* event of each workspace")
+    audit.add_argument("--events-auth", action="append", metavar="WS=USER:TOKEN",
+                       help="verify --against-events: a token that reads WS's events (default PREFECT_API_AUTH_STRING)")
     common(audit)
     audit.set_defaults(func=_audit)

@@ -2,17 +2,33 @@
 
 The hash-chained file stays the record of truth; the events make "who did what" visible in
 the Event Feed to those allowed to read the workspace, and let automations react (a denial
-burst, a secret read). Shipping is batched off the request path and never blocks a request;
-a workspace that is down loses its events, not the audit record.
+burst, a secret read). Shipping is off the request path and never blocks a request.
+
+The shipper tails ``audit.jsonl`` itself rather than hearing only this process's appends, so
+records the CLI writes (``token create|revoke|rotate-key``, ``users ...``) and records written
+while a workspace was down are shipped too: it remembers, per workspace, the last seq delivered
+(``audit-shipped.json`` beside the log), starts from there, wakes on every append here and polls
+every ``poll_seconds`` for appends by other processes. A workspace that does not answer keeps its
+place and gets the records once it is back (event ids are derived from the record, so a batch
+sent twice is one set of events).
+
+Where a record goes: to its ``workspace``; a record without one (a login, a gateway-wide CLI
+action such as ``token revoke`` or ``token rotate-key``) goes to every workspace where its user holds
+a role; when that user holds none (an operator's OS account running a gateway-wide command) to every
+workspace: these concern the whole gateway. A failed login under a name no user has is shipped
+nowhere (it stays in the audit log for ``nornflow audit tail``): what someone typed as a name, a
+password pasted in the wrong field say, is nothing for every workspace's readers to see.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-import time
 import uuid
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,80 +40,179 @@ log = logging.getLogger("nornflow.gateway")
 _NOISY = frozenset({"ratelimited", "login.failed", "denied"})
 _NOISY_WINDOW = 10.0
 _PAYLOAD_KEYS = ("seq", "user", "action", "outcome", "ip", "method", "path", "status", "detail", "hash")
+_EVENT_IDS = uuid.UUID("6c1f7d52-3c0e-4e0b-9a57-2f0d8c1e4b11")
 
 
-def audit_event(record: dict[str, Any]) -> dict[str, Any]:
+def _related_runs(record: dict[str, Any]) -> list[dict[str, str]]:
+    """The flow runs a record is about, so it shows on each run's own event feed too."""
+    detail: dict[str, Any] = record["detail"] if isinstance(record.get("detail"), dict) else {}
+    runs = [detail.get("flow_run"), *(detail.get("flow_runs") or [])]
+    return [{"prefect.resource.id": f"prefect.flow-run.{run}", "prefect.resource.role": "flow-run"}
+            for run in dict.fromkeys(str(r) for r in runs if r)]
+
+
+def audit_event(record: dict[str, Any], workspace: str = "") -> dict[str, Any]:
     user = str(record.get("user") or "anonymous")
     return {
-        "id": str(uuid.uuid4()),
+        "id": str(uuid.uuid5(_EVENT_IDS, f"{record.get('hash')}:{workspace}")),
         "occurred": record["ts"],
         "event": f"nornflow.audit.{record['action']}",
         "resource": {"prefect.resource.id": f"nornflow.user.{user}", "prefect.resource.name": user,
                      "nornflow.audit.seq": str(record.get("seq", ""))},
-        "related": [],
+        "related": _related_runs(record),
         "payload": {key: record.get(key) for key in _PAYLOAD_KEYS},
     }
 
 
 class AuditShipper:
-    def __init__(self, gateway: Gateway, *, batch: int = 200) -> None:
+    def __init__(self, gateway: Gateway, *, batch: int = 200, poll_seconds: float = 2.0) -> None:
         self.gw = gateway
         self.batch = batch
-        self.queue: asyncio.Queue[dict[str, Any]] | None = None
+        self.poll_seconds = poll_seconds
+        self.state_path = Path(gateway.audit.path).with_name("audit-shipped.json")
+        self.shipped: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.wake: asyncio.Event | None = None
         self.task: asyncio.Task[None] | None = None
-        self._last_noisy: dict[tuple[str, str, str], float] = {}
+        self._offset, self._offset_seq = 0, 0  # the file position after record _offset_seq
+        self._last_noisy: dict[tuple[str, str, str], tuple[float, int]] = {}  # key -> (ts, seq) last shipped
 
     def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.queue = asyncio.Queue(maxsize=10_000)
-        self.gw.audit.on_append.append(self._enqueue)
+        self.wake = asyncio.Event()
+        self.shipped = self._load_state()
+        self.gw.audit.on_append.append(self._poke)
         self.task = asyncio.create_task(self._run())
 
-    def _enqueue(self, record: dict[str, Any]) -> None:
-        """Called by the audit log in whatever thread appended; hands the record to the loop."""
-        if self.loop is None or self.queue is None or self.loop.is_closed():
+    def _load_state(self) -> dict[str, int]:
+        try:
+            state = json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("audit shipping state %s unreadable (%s): shipping the whole log again", self.state_path, exc)
+            return {}
+        return {str(k): int(v) for k, v in state.items() if isinstance(v, int)} if isinstance(state, dict) else {}
+
+    def _save_state(self) -> None:
+        temporary = self.state_path.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")  # two gateways, one data dir
+        temporary.write_text(json.dumps(self.shipped, sort_keys=True))
+        temporary.replace(self.state_path)
+
+    def _poke(self, record: dict[str, Any]) -> None:
+        """Called by the audit log in whatever thread appended: wake the shipper."""
+        loop, wake = self.loop, self.wake
+        if loop is None or wake is None or loop.is_closed():
             return
-        if record.get("action") in _NOISY:
-            key = (str(record.get("action")), str(record.get("user")), str(record.get("ip")))
-            now = time.monotonic()
-            if now - self._last_noisy.get(key, -_NOISY_WINDOW) < _NOISY_WINDOW:
-                return
-            if len(self._last_noisy) > 10_000:
-                self._last_noisy.clear()
-            self._last_noisy[key] = now
-        queue = self.queue
         with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(lambda: None if queue.full() else queue.put_nowait(record))
+            loop.call_soon_threadsafe(wake.set)
+
+    def _floor(self) -> int:
+        return min((self.shipped.get(ws, 0) for ws in self.gw.upstreams), default=0)
+
+    def _read(self) -> list[tuple[dict[str, Any], int]]:
+        """Up to ``batch`` records after the slowest workspace's last shipped seq, each with its end offset."""
+        floor = self._floor()
+        if floor < self._offset_seq:
+            self._offset, self._offset_seq = 0, 0  # a workspace fell behind where we were: rescan
+        found: list[tuple[dict[str, Any], int]] = []
+        with open(self.gw.audit.path, "rb") as audit:
+            audit.seek(self._offset)
+            position = self._offset
+            for raw in audit:
+                if not raw.endswith(b"\n"):
+                    break  # a record being written
+                position += len(raw)
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                if not isinstance(record, dict) or not isinstance(record.get("seq"), int):
+                    continue
+                if record["seq"] <= floor:
+                    self._offset, self._offset_seq = position, record["seq"]
+                    continue
+                found.append((record, position))
+                if len(found) >= self.batch:
+                    break
+        return found
 
     def _targets(self, record: dict[str, Any]) -> list[str]:
         if record.get("workspace"):
             return [record["workspace"]] if record["workspace"] in self.gw.upstreams else []
         user = self.gw.store.get_user(record.get("user") or "") if record.get("user") else None
-        return [ws for ws, roles in (user.roles.items() if user else []) if roles and ws in self.gw.upstreams]
+        if user is None and str(record.get("action", "")).startswith("login."):
+            return []
+        mine = [ws for ws, roles in (user.roles.items() if user else []) if roles and ws in self.gw.upstreams]
+        return mine or list(self.gw.upstreams)
+
+    def _muted(self, record: dict[str, Any]) -> bool:
+        if record.get("action") not in _NOISY:
+            return False
+        try:
+            at = datetime.fromisoformat(str(record.get("ts"))).timestamp()
+        except ValueError:
+            return False
+        key = (str(record.get("action")), str(record.get("user")), str(record.get("ip")))
+        last_at, last_seq = self._last_noisy.get(key, (at - 2 * _NOISY_WINDOW, -1))
+        if last_seq != record["seq"] and 0 <= at - last_at < _NOISY_WINDOW:
+            return True  # (a batch read again after a failed delivery keeps what it shipped the first time)
+        if len(self._last_noisy) > 10_000:
+            self._last_noisy.clear()
+        self._last_noisy[key] = (at, record["seq"])
+        return False
+
+    async def ship_once(self) -> int:
+        """Ship one batch; the number of records read (0 when every workspace is up to date)."""
+        records = await asyncio.to_thread(self._read)
+        if not records:
+            return 0
+        last_seq = records[-1][0]["seq"]
+        by_workspace: dict[str, list[dict[str, Any]]] = {ws: [] for ws in self.gw.upstreams
+                                                          if self.shipped.get(ws, 0) < last_seq}
+        for record, _ in records:
+            if self._muted(record):
+                continue
+            for workspace in self._targets(record):
+                if workspace in by_workspace and record["seq"] > self.shipped.get(workspace, 0):
+                    by_workspace[workspace].append(audit_event(record, workspace))
+        delivered = False
+        for workspace, events in by_workspace.items():
+            upstream = self.gw.upstreams[workspace]
+            try:
+                if events:
+                    reply = await self.gw.client.post(f"{upstream.api_url}/events", json=events,
+                                                      headers={"authorization": upstream.authorization})
+                    reply.raise_for_status()
+            except Exception as exc:  # never let shipping take the gateway down; retried from here
+                log.warning("audit events for workspace %s not delivered (kept for a retry): %s", workspace, exc)
+                continue
+            self.shipped[workspace] = last_seq
+            delivered = True
+        if delivered:
+            await asyncio.to_thread(self._save_state)
+        return len(records) if delivered else 0
 
     async def _run(self) -> None:
-        assert self.queue is not None
+        assert self.wake is not None
         while True:
-            records = [await self.queue.get()]
-            while len(records) < self.batch and not self.queue.empty():
-                records.append(self.queue.get_nowait())
-            by_workspace: dict[str, list[dict[str, Any]]] = {}
-            for record in records:
-                for workspace in self._targets(record):
-                    by_workspace.setdefault(workspace, []).append(audit_event(record))
-            for workspace, events in by_workspace.items():
-                upstream = self.gw.upstreams[workspace]
-                try:
-                    await self.gw.client.post(f"{upstream.api_url}/events", json=events,
-                                              headers={"authorization": upstream.authorization})
-                except Exception as exc:  # never let shipping take the gateway down
-                    log.warning("audit events for workspace %s not delivered: %s", workspace, exc)
+            try:
+                while await self.ship_once() >= self.batch:
+                    pass  # catching up: the next batch at once
+            except Exception:
+                log.exception("audit shipping failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=self.poll_seconds)
+            self.wake.clear()
 
     async def flush(self, timeout: float = 5.0) -> None:
-        """Wait until the queue is empty (tests, shutdown)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self.queue is not None and not self.queue.empty() and asyncio.get_running_loop().time() < deadline:
+        """Wait until every workspace has what the log holds now (tests, shutdown)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        head = self.gw.audit.head()[0]
+        while self._floor() < head and loop.time() < deadline:
+            if self.wake is not None:
+                self.wake.set()
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:

@@ -7,9 +7,13 @@ first and the server the last, oversized bodies. Each is refused before any deci
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Encoded characters that would let a path mean one thing to the gate and another upstream.
 _SMUGGLED = (b"%2f", b"%5c", b"%2e", b"%00", b"%25")
@@ -70,6 +74,54 @@ def parse_json(body: bytes, content_type: str) -> Any:
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def trusted_networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """The ``trusted_proxies`` setting (IPs or CIDRs) as networks; a bad entry names itself."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or a CIDR (e.g. 10.0.0.0/8)") from None
+    return tuple(networks)
+
+
+def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_ip(peer: str, headers: Mapping[str, str], networks: tuple[Network, ...]) -> str:
+    """The address a request came from: the peer, or, only when the peer is a trusted proxy,
+    the right-most ``X-Forwarded-For`` entry that is not itself a trusted proxy.
+
+    Anyone can write ``X-Forwarded-For``; only the entries appended by proxies we trust are facts,
+    and each proxy appends on the right, so the first untrusted one from the right is the client.
+    With no trusted proxies (the default) the header is ignored: rate limits and the audit key on the peer.
+    """
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [hop.strip() for hop in headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # a garbled entry: keep the proxy's own address rather than trust text
+    return hops[0] if hops else peer
+
+
+def internal_location(location: str, internal_base: str) -> str:
+    """A redirect the workspace's server sent (``POST /flows`` -> ``/flows/``) made relative, so the
+    caller never learns, nor follows, the internal 127.0.0.1 address behind the gateway."""
+    parts, base = urlsplit(location), urlsplit(internal_base)
+    if parts.netloc and parts.netloc.lower() == base.netloc.lower():
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return location
 
 
 def security_headers(*, tls: bool, html: bool) -> list[tuple[str, str]]:

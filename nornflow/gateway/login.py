@@ -23,6 +23,8 @@ from nornflow.gateway.ratelimit import LoginGuard
 if TYPE_CHECKING:
     from nornflow.gateway.app import Gateway
 
+USER_COOLDOWN = 60  # seconds a user name stays locked after too many failures from any addresses
+
 
 def safe_next(value: str | None) -> str:
     """Only a path on this gateway: never another site (an open redirect)."""
@@ -36,6 +38,11 @@ class LoginRoutes:
         self.gw = gateway
         s = gateway.settings
         self.guard = LoginGuard(s.login_max_failures, s.login_window_seconds, s.login_lockout_seconds)
+        # Per user name: twice the per-address allowance (a person mistyping from two places), and a
+        # short cooldown, so guessing one password from many addresses is slow, while an attacker
+        # holding a user out must keep failing and only ever buys USER_COOLDOWN seconds at a time.
+        self.user_guard = LoginGuard(2 * s.login_max_failures, s.login_window_seconds,
+                                     min(USER_COOLDOWN, s.login_lockout_seconds))
         self.idle = timedelta(minutes=s.session_idle_minutes)
         self.absolute = timedelta(hours=s.session_max_hours)
 
@@ -76,26 +83,33 @@ class LoginRoutes:
         return self._html(workspaces_page(user.name, mine))
 
     async def login(self, request: Request) -> Response:
-        ip = request.client.host if request.client else ""
+        ip = self.gw.ip_of(request)
         body = (await request.body())[:8192].decode("utf-8", "replace")
         form = dict(parse_qsl(body, keep_blank_values=True))
         username, password = form.get("username", "").strip(), form.get("password", "")
         next_url = safe_next(form.get("next"))
-        locked = self.guard.check(ip)
-        if locked > 0:
-            self.gw.record(request, "", username, "ratelimited", 429, {"reason": "login lockout"})
+        user_key = "user:" + username.lower()[:200]
+        locked_ip, locked_user = self.guard.check(ip), self.user_guard.check(user_key)
+        if locked_ip > 0 or locked_user > 0:
+            locked = max(locked_ip, locked_user)
+            whom = "your address" if locked_ip > 0 else "this user name"
+            self.gw.record(request, "", username, "ratelimited", 429,
+                           {"reason": "login lockout (" + ("address" if locked_ip > 0 else "user") + ")"})
             response = self._html(login_page(next_url=next_url, error=(
-                f"Too many failed logins from your address. Try again in {math.ceil(locked)} s, "
+                f"Too many failed logins from {whom}. Try again in {math.ceil(locked)} s, "
                 "or ask an owner to reset your password.")), 429)
             response.headers["retry-after"] = str(math.ceil(locked))
             return response
         user = self.gw.store.authenticate(username, password) if username and password else None
         if user is None:
             lockout = self.guard.failure(ip)
+            user_lockout = self.user_guard.failure(user_key) if username else 0.0
             self.gw.record(request, "", username, "login.failed", 401,
-                           {"reason": "wrong user name or password", "locked_for": math.ceil(lockout)})
+                           {"reason": "wrong user name or password", "locked_for": math.ceil(lockout),
+                            "user_locked_for": math.ceil(user_lockout)})
             return self._html(login_page(next_url=next_url, error="Wrong user name or password."), 401)
         self.guard.success(ip)
+        self.user_guard.success(user_key)
         session_id = self.gw.store.create_session(user.name, idle=self.idle, absolute=self.absolute)
         self.gw.record(request, "", user.name, "login.ok", 303, {})
         if next_url == "/":

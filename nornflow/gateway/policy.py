@@ -9,7 +9,8 @@ the tests until the route is classified here.
 A few routes also depend on the body or the query, because a plain route gate is easy to get
 around there: ``include_secrets`` on block reads,
 overrides on ``create_flow_run``, the target state of ``set_state`` (moving a paused run on
-skips its approval) and ``*-response`` run inputs (which answer an approval).
+skips its approval; retrying a finished ``deploy_config`` run resumes its change under the old
+approval) and ``*-response`` run inputs (which answer an approval).
 """
 
 from __future__ import annotations
@@ -266,6 +267,9 @@ class Verdict:
     # A work pool name: GET the pool and deny unless its base_job_template is empty. Set when a worker
     # (WORK without DEVELOP) sets the template of a pool it just created, as prefect/workers do.
     check_empty_job_template: str | None = None
+    # A flow run id: deny when the run is a finished deploy_config run (set_state SCHEDULED, a retry,
+    # by a principal without APPROVE): its retry resumes the change under the earlier approval.
+    check_change_retry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,7 @@ class _Need:
     action: str | None
     check_not_paused: str | None = None
     check_empty_job_template: str | None = None
+    check_change_retry: str | None = None
 
 
 _Rule = Callable[[str, Mapping[str, str], Any, frozenset[Perm]], _Need]
@@ -382,9 +387,11 @@ def _flow_run_set_state(display: str, params: Mapping[str, str], body: Any, perm
         groups = (frozenset({Perm.RUN, Perm.WORK}),)
     else:
         groups = (frozenset({Perm.WORK, Perm.DEVELOP}) if force else frozenset({Perm.WORK}),)
-    paused_check = str(uuid.UUID(params["id"])) if target in _MOVES_ON and Perm.APPROVE not in perms else None
+    run_id = str(uuid.UUID(params["id"]))
+    paused_check = run_id if target in _MOVES_ON and Perm.APPROVE not in perms else None
+    retry_check = run_id if target == "SCHEDULED" and Perm.APPROVE not in perms else None
     what = f"{display} to {target}{' with force' if force else ''}"
-    return _Need(groups, what, "flow_run.state", check_not_paused=paused_check)
+    return _Need(groups, what, "flow_run.state", check_not_paused=paused_check, check_change_retry=retry_check)
 
 
 def _bulk_set_state(display: str, params: Mapping[str, str], body: Any, perms: frozenset[Perm]) -> _Need:
@@ -495,12 +502,12 @@ def authorize(method: str, path: str, query: Sequence[tuple[str, str]], body: An
         return Verdict(False, 400, f"malformed request to {route.display}: {exc}", route.display, None)
     if secrets:
         need = _Need((*need.groups, frozenset({Perm.SECRETS})), f"{need.what} with include_secrets",
-                     "secret.read", need.check_not_paused, need.check_empty_job_template)
+                     "secret.read", need.check_not_paused, need.check_empty_job_template, need.check_change_retry)
     for group in need.groups:
         if not group & perms:
             return Verdict(False, 403, f"{need.what} needs {_needs_text(group)}", route.display, need.action)
     return Verdict(True, 200, f"{need.what} is allowed", route.display, need.action,
-                   need.check_not_paused, need.check_empty_job_template)
+                   need.check_not_paused, need.check_empty_job_template, need.check_change_retry)
 
 
 def prefect_routes() -> list[tuple[str, str]]:

@@ -89,8 +89,10 @@ class LoginGuard:
     """Locks a key for ``lockout_seconds`` after ``max_failures`` failures within ``window_seconds``.
 
     The caller checks before verifying a password (so a locked key costs no hashing) and
-    reports the outcome; key by user name and by client IP separately, so one attacker
-    cannot lock out everybody and one user cannot be guessed from many addresses.
+    reports the outcome. The gateway keeps one guard per client IP (one address cannot guess
+    on) and a second per user name with a short lockout (many addresses cannot guess one
+    user's password, yet an attacker can only hold that user out for a short cooldown at a
+    time); the same class, keyed by IP, throttles failed API and websocket authentications.
     """
 
     def __init__(self, max_failures: int, window_seconds: float, lockout_seconds: float, *,
@@ -152,6 +154,44 @@ class LoginGuard:
             if now - oldest.touched < self._forget_after and len(keys) < self.max_keys:
                 break
             keys.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class Throttle:
+    """At most one event per key and ``window_seconds``: the audit of an attacker's repeated refusals.
+
+    ``allow`` answers None while the key is muted, else the number of events muted since the last
+    one allowed (0 the first time), which the caller writes into the one record it keeps, so the
+    log says how much was left out without one line per refused guess.
+    """
+
+    def __init__(self, window_seconds: float, *, clock: Clock = time.monotonic, max_keys: int = MAX_KEYS) -> None:
+        if window_seconds <= 0 or max_keys < 1:
+            raise ValueError("window_seconds and max_keys must be positive")
+        self.window = float(window_seconds)
+        self.max_keys = max_keys
+        self._clock = clock
+        self._keys: OrderedDict[str, list[float]] = OrderedDict()  # key -> [last allowed, muted since]
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> int | None:
+        with self._lock:
+            now = self._clock()
+            while self._keys:
+                last, muted = next(iter(self._keys.values()))
+                if len(self._keys) < self.max_keys and (now - last < self.window or muted):
+                    break  # a muted count stays until its key speaks again (or memory runs short)
+                self._keys.popitem(last=False)
+            entry = self._keys.pop(key, None)
+            if entry is not None and now - entry[0] < self.window:
+                entry[1] += 1
+                self._keys[key] = entry
+                return None
+            muted = int(entry[1]) if entry is not None else 0
+            self._keys[key] = [now, 0.0]
+            return muted
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -4,8 +4,15 @@ Precedence, highest first: keyword arguments > environment > ``.env`` > the YAML
 (``NORNFLOW_CONFIG`` or an explicit path) > defaults. Every setting has one env name
 (``NORNFLOW_PORT``) and one YAML key (``port``); :func:`load_settings` turns pydantic's
 errors into one :class:`GatewaySettingsError` that names both, so a person fixes the
-right place whichever one they used. Secrets (a workspace's upstream ``auth_string``)
-are ``SecretStr`` and never echoed in a message.
+right place whichever one they used. Secrets (a workspace's upstream ``auth_string``, its
+``database_url``, the values of its ``env``) are ``SecretStr`` and never echoed in a message.
+
+The YAML is per environment, the way the change calendar does it: with ``NORNFLOW_ENV=prod``
+(or ``--env prod``) the file ``gateway.prod.yaml`` beside ``gateway.yaml`` is layered over it
+(its keys win; ``workspaces`` entries are merged by ``name``, field by field). The files are
+``NORNFLOW_CONFIG`` / ``--config`` and its ``<stem>.<env>.yaml`` sibling, else ``gateway.yaml``
+and ``gateway.<env>.yaml`` in ``NORNFLOW_CONFIG_DIR`` (default ``deployments/``), each used
+when present. An error in a value that came from a file names that file.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -32,13 +39,29 @@ from pydantic_settings import (
 )
 
 from nornflow.gateway.errors import GatewaySettingsError, InvalidNameError, UnknownWorkspaceError
+from nornflow.yamlfile import load_yaml
 
 ENV_PREFIX = "NORNFLOW_"
 CONFIG_ENV = "NORNFLOW_CONFIG"
+CONFIG_DIR_ENV = "NORNFLOW_CONFIG_DIR"
+ENV_NAME = "NORNFLOW_ENV"  # the same variable the change calendar reads
+DEFAULT_CONFIG_DIR = Path("deployments")
 _WORKSPACE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-_SECRET_FIELDS = frozenset({"auth_string"})
+_ENV_VAR = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+_SECRET_FIELDS = frozenset({"auth_string", "database_url", "env"})
+#: Variables the gateway sets for a workspace server itself; a workspace ``env`` may not override them.
+RESERVED_SERVER_ENV = frozenset({
+    "PREFECT_HOME", "PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL",
+    "PREFECT_SERVER_API_AUTH_STRING", "PREFECT_SERVER_API_HOST", "PREFECT_SERVER_API_PORT",
+    "PREFECT_SERVER_API_BASE_PATH", "PREFECT_UI_SERVE_BASE", "PREFECT_UI_API_URL", "PREFECT_UI_STATIC_DIRECTORY",
+    "PREFECT_SERVER_CSRF_PROTECTION_ENABLED", "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED",
+    "PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED",
+})
 # Which YAML file the next GatewaySettings() reads; a ContextVar so concurrent loads never mix files.
 _config_file: ContextVar[Path | None] = ContextVar("nornflow_gateway_config_file", default=None)
+_environment: ContextVar[str | None] = ContextVar("nornflow_gateway_environment", default=None)
+# (setting, [index, field]) -> the YAML file that gave it, for error messages.
+_provenance: ContextVar[dict[tuple[str, ...], str] | None] = ContextVar("nornflow_gateway_provenance", default=None)
 
 
 def validate_workspace_name(name: str) -> str:
@@ -61,12 +84,65 @@ class WorkspaceSettings(BaseModel):
 
     name: str = Field(description="URL-safe name: lowercase letters, digits and '-', 1-40 characters.")
     url: str | None = Field(default=None, description="API URL of a running Prefect server to front; None starts one.")
-    database_url: str | None = Field(default=None, description="Database URL for a started server; None uses SQLite.")
+    database_url: SecretStr | None = Field(
+        default=None, description="Database URL for a started server (it may hold a password); None uses SQLite.")
     port: int | None = Field(
         default=None, ge=1, le=65535, description="Loopback port of a started server; None picks a free one.")
     auth_string: SecretStr | None = Field(
         default=None, description="The fronted server's PREFECT_SERVER_API_AUTH_STRING.")
     four_eyes: bool = Field(default=True, description="Whoever started a change may not approve it.")
+    env: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Extra environment of a started server (PREFECT_API_DATABASE_PASSWORD...): plain values or "
+                    "secret references (secret:<block-type>/<block>...); never logged.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            scheme = value.get_secret_value().split("://", 1)[0] if "://" in value.get_secret_value() else ""
+            if not scheme.startswith(("postgresql", "sqlite")):
+                raise ValueError(f"database URL scheme {scheme or '(none)'!r} is not supported: use "
+                                 "postgresql+asyncpg://user@host:5432/db or sqlite+aiosqlite:///path")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        from nornflow.secrets.reference import is_reference, parse_chain
+
+        for name, secret in value.items():
+            if not _ENV_VAR.fullmatch(name):
+                raise ValueError(f"env name {name!r} is not an environment variable name (A-Z, 0-9, _)")
+            if name in RESERVED_SERVER_ENV:
+                raise ValueError(f"env {name} is set by the gateway itself and may not be overridden "
+                                 "(use database_url for the database)")
+            if is_reference(secret.get_secret_value()):
+                try:
+                    parse_chain(secret.get_secret_value())
+                except Exception as exc:  # SecretReferenceError: its message shows the syntax, not a value
+                    raise ValueError(f"env {name}: {exc}") from None
+        return value
+
+    def database_url_value(self, default: str) -> str:
+        """The database URL to hand to the server process (the only place it is unwrapped)."""
+        return self.database_url.get_secret_value() if self.database_url else default
+
+    def server_env(self, resolve: Callable[[str], str] | None = None) -> dict[str, str]:
+        """``env`` unwrapped for the server process; secret references go through ``resolve``
+        (e.g. ``nornflow.secrets.resolver.Resolver().resolve``). Never log the result."""
+        from nornflow.secrets.reference import is_reference
+
+        values: dict[str, str] = {}
+        for name, secret in self.env.items():
+            raw = secret.get_secret_value()
+            if is_reference(raw):
+                if resolve is None:
+                    raise GatewaySettingsError(f"workspace {self.name!r}: env {name} is a secret reference and no "
+                                               "resolver was given")
+                raw = resolve(raw)
+            values[name] = raw
+        return values
 
     @field_validator("name")
     @classmethod
@@ -90,7 +166,8 @@ class _YamlSource(YamlConfigSettingsSource):
     """The YAML file, refusing keys that are not settings (a typo would otherwise be ignored)."""
 
     def _read_file(self, file_path: Any) -> dict[str, Any]:
-        data: Any = super()._read_file(file_path)
+        # yamlfile.load_yaml: a syntax error is one line, 'gateway config file FILE:LINE: malformed YAML (...)'
+        data: Any = load_yaml(Path(file_path), "gateway config file", GatewaySettingsError) or {}
         if not isinstance(data, dict):
             raise GatewaySettingsError(f"gateway config file {str(file_path)!r} must be a mapping of settings, "
                                        f"e.g. 'port: 8780'; it holds a {type(data).__name__}")
@@ -99,6 +176,60 @@ class _YamlSource(YamlConfigSettingsSource):
             raise GatewaySettingsError(f"gateway config file {str(file_path)!r}: unknown setting(s) "
                                        f"{', '.join(map(str, unknown))}; check the spelling")
         return data
+
+
+class _LayeredYamlSource(_YamlSource):
+    """``gateway.yaml`` with ``gateway.<env>.yaml`` over it: keys of the later file win, workspaces merge by name."""
+
+    def _read_files(self, files: Any, deep_merge: bool = False) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        origin: dict[tuple[str, ...], str] = {}
+        by_name: dict[str, dict[str, Any]] = {}
+        fields: dict[str, dict[str, str]] = {}
+        for file in self._existing_files(files):
+            data, source = self._read_file(file), str(file)
+            for key, value in data.items():
+                origin[(key,)] = source
+                if key != "workspaces" or not isinstance(value, list):
+                    merged[key] = value
+                    continue
+                for entry in value:
+                    if not isinstance(entry, dict) or "name" not in entry:
+                        by_name[f"#{len(by_name)}"] = entry  # let validation name the bad entry
+                        continue
+                    name = str(entry["name"])
+                    by_name[name] = {**by_name.get(name, {}), **entry}
+                    fields.setdefault(name, {}).update({str(f): source for f in entry})
+                merged[key] = list(by_name.values())
+        for index, name in enumerate(by_name):
+            for field, path in fields.get(name, {}).items():
+                origin[("workspaces", str(index), field)] = path
+        provenance = _provenance.get()
+        if provenance is not None:
+            provenance.update(origin)
+        return merged
+
+
+def _config_files(environment: str | None) -> list[Path]:
+    """The YAML files to read, base first: see the module doc."""
+    explicit = _config_file.get() or os.environ.get(CONFIG_ENV)
+    env = environment or os.environ.get(ENV_NAME) or None
+    if explicit:
+        base = Path(explicit).expanduser()
+        if not base.is_file():
+            raise GatewaySettingsError(f"gateway config file {str(base)!r} (from {CONFIG_ENV} or --config) "
+                                       "does not exist: create it or point to the right file")
+        overlay = base.with_name(f"{base.stem}.{env}{base.suffix}") if env else None
+    else:
+        folder = Path(os.environ.get(CONFIG_DIR_ENV) or DEFAULT_CONFIG_DIR).expanduser()
+        base = folder / "gateway.yaml"
+        overlay = folder / f"gateway.{env}.yaml" if env else None
+    files = [path for path in (base, overlay) if path is not None and path.is_file()]
+    if environment and (overlay is None or not overlay.is_file()):
+        # --env was asked for explicitly (NORNFLOW_ENV alone is shared with the change calendar: no file is fine).
+        raise GatewaySettingsError(f"--env {environment}: no gateway settings file {str(overlay)!r}; create it or "
+                                   f"set {CONFIG_DIR_ENV} to the folder that holds it")
+    return files
 
 
 def _default_workspaces() -> list[WorkspaceSettings]:
@@ -121,11 +252,16 @@ class GatewaySettings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed")
     session_idle_minutes: int = Field(default=30, ge=1)
     session_max_hours: int = Field(default=12, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
     login_lockout_seconds: int = Field(default=300, ge=1)
+    auth_max_failures: int = Field(default=50, ge=1, description="failed token/session checks per address ...")
+    auth_window_seconds: int = Field(default=60, ge=1, description="... within this window ...")
+    auth_lockout_seconds: int = Field(default=60, ge=1, description="... answer 429 for this long")
     api_rate_per_second: float = Field(default=50, gt=0)
     api_burst: int = Field(default=200, ge=1)
     websocket_connects_per_minute: int = Field(default=60, ge=1)
@@ -142,22 +278,26 @@ class GatewaySettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources = [init_settings, env_settings, dotenv_settings]
-        config = _config_file.get() or os.environ.get(CONFIG_ENV)
-        if config:
-            path = Path(config).expanduser()
-            if not path.is_file():
-                raise GatewaySettingsError(f"gateway config file {str(path)!r} (from {CONFIG_ENV} or --config) "
-                                           "does not exist: create it or point to the right file")
-            sources.append(_YamlSource(settings_cls, yaml_file=path))
+        files = _config_files(_environment.get())
+        if files:
+            sources.append(_LayeredYamlSource(settings_cls, yaml_file=files))
         return tuple(sources)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         # Env gives one string: accept a JSON list or "https://a, https://b".
         if isinstance(value, str):
             text = value.strip()
             return json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        from nornflow.gateway.http import trusted_networks
+
+        trusted_networks(value)  # a bad entry raises ValueError naming itself
         return value
 
     @field_validator("cors_origins")
@@ -233,13 +373,24 @@ class GatewaySettings(BaseSettings):
         raise UnknownWorkspaceError(f"no workspace named {name!r}; configured workspaces: {known}")
 
 
-def _describe(error: Any) -> str:
+def _from_file(loc: list[str], given: Mapping[tuple[str, ...], str], overrides: Mapping[str, Any]) -> str:
+    """`` in <file>`` when the value at ``loc`` came from a YAML file (not from kwargs or the environment)."""
+    if loc[0] in overrides or any(k.upper().startswith(f"{ENV_PREFIX}{loc[0].upper()}") for k in os.environ):
+        return ""
+    for size in (3, 1):
+        if len(loc) >= size and tuple(loc[:size]) in given:
+            return f" in {given[tuple(loc[:size])]}"
+    return ""
+
+
+def _describe(error: Any, given: Mapping[tuple[str, ...], str] | None = None,
+              overrides: Mapping[str, Any] | None = None) -> str:
     loc = [str(part) for part in error.get("loc", ())]
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     if not loc:
         return message
     yaml_key = loc[0] + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
-    where = f"{ENV_PREFIX}{loc[0].upper()} (YAML key '{yaml_key}')"
+    where = f"{ENV_PREFIX}{loc[0].upper()} (YAML key '{yaml_key}'{_from_file(loc, given or {}, overrides or {})})"
     value = error.get("input")
     if error.get("type") == "extra_forbidden":
         return f"{where}: unknown setting; check the spelling"
@@ -248,25 +399,31 @@ def _describe(error: Any) -> str:
 
 
 @contextmanager
-def _reading(config_file: Path | None) -> Iterator[None]:
-    token = _config_file.set(config_file)
+def _reading(config_file: Path | None, environment: str | None = None,
+             provenance: dict[tuple[str, ...], str] | None = None) -> Iterator[None]:
+    tokens = (_config_file.set(config_file), _environment.set(environment), _provenance.set(provenance))
     try:
         yield
     finally:
-        _config_file.reset(token)
+        _config_file.reset(tokens[0])
+        _environment.reset(tokens[1])
+        _provenance.reset(tokens[2])
 
 
-def load_settings(config_file: Path | str | None = None, **overrides: Any) -> GatewaySettings:
-    """Read the settings; raise :class:`GatewaySettingsError` naming every bad setting at once."""
+def load_settings(config_file: Path | str | None = None, *, env: str | None = None,
+                  **overrides: Any) -> GatewaySettings:
+    """Read the settings (``env``: the environment whose YAML is layered on, default ``NORNFLOW_ENV``);
+    raise :class:`GatewaySettingsError` naming every bad setting, and the file it came from, at once."""
     path = Path(config_file).expanduser() if config_file is not None else None
     unknown = sorted(set(overrides) - set(GatewaySettings.model_fields))
     if unknown:
         raise GatewaySettingsError(f"unknown gateway setting(s): {', '.join(unknown)}; check the spelling")
+    given: dict[tuple[str, ...], str] = {}
     try:
-        with _reading(path):
+        with _reading(path, env, given):
             return GatewaySettings(**overrides)
     except ValidationError as exc:
-        problems = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        problems = "\n".join(f"  - {_describe(e, given, overrides)}" for e in exc.errors())
         raise GatewaySettingsError(f"invalid gateway settings:\n{problems}") from None
     except SettingsError as exc:
         raise GatewaySettingsError(f"invalid gateway settings: {exc} (list settings such as "

@@ -380,6 +380,17 @@ class GatewayStore:
         rows = self._rows("SELECT kid, created_at, retired_at FROM signing_keys ORDER BY rowid")
         return [SigningKey(kid, _dt(created) or _utcnow(), _dt(retired)) for kid, created, retired in rows]
 
+    def signing_kid(self) -> str:
+        """The key new tokens are signed with: the newest one not retired."""
+        with self._tx() as db:
+            return self._newest_key(db)[0]
+
+    def live_tokens_by_key(self) -> dict[str, int]:
+        """kid -> how many tokens signed with it are neither revoked nor expired (retiring it ends them)."""
+        rows = self._rows("SELECT kid, count(*) FROM tokens WHERE revoked_at IS NULL "
+                          "AND (expires_at IS NULL OR expires_at > ?) GROUP BY kid", _ts(self._now()))
+        return {str(kid): int(count) for kid, count in rows}
+
     def _insert_key(self, db: sqlite3.Connection) -> str:
         while True:
             kid = secrets.token_hex(4)

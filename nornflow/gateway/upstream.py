@@ -67,10 +67,18 @@ class Upstream:
         return "ws" + self.base_url.removeprefix("http")
 
 
+def _resolve(reference: str) -> str:
+    """A secret reference in a workspace's ``env`` (secret:<block-type>/<block>...), resolved at start."""
+    from nornflow.secrets.resolver import Resolver
+
+    return Resolver().resolve(reference)
+
+
 def _server_env(settings: GatewaySettings, ws: WorkspaceSettings, home: Path, port: int, auth: str) -> dict[str, str]:
     public = settings.public_base_url.rstrip("/")
-    database = ws.database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}"
+    database = ws.database_url_value(f"sqlite+aiosqlite:///{home / 'prefect.db'}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(ws.server_env(_resolve) if ws.env else {})  # the workspace's own extras; ours below win
     env.update({
         "PREFECT_HOME": str(home),
         "PREFECT_API_DATABASE_CONNECTION_URL": database,
@@ -86,6 +94,10 @@ def _server_env(settings: GatewaySettings, ws: WorkspaceSettings, home: Path, po
         # The gateway keeps the approval input honest; the server's own CSRF tokens would be
         # a second, cookie-less scheme the gateway's session already covers.
         "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "false",
+        # Live logs over the /logs/out websocket (`prefect flow-run logs --follow`, log subscribers):
+        # off by default in Prefect 3.9; the gateway checks the read permission before relaying them.
+        "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED": "true",
+        "PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED": "true",
     })
     return env
 

@@ -5,6 +5,14 @@ client's first frame is ``{"type": "auth", "token": <auth string>}`` and the ser
 ``auth_success`` or closes with 1008. The gateway plays the server to the client (checking
 the NornFlow token, or the browser's session cookie, and the route's permission) and the client to
 Prefect (with the internal auth string), then relays frames both ways.
+
+Limits are answered before the handshake where the gateway can know them then: an address locked
+out for failed authentications, and a principal over its connect rate when the upgrade request
+carries its credential (Prefect's ``events/in`` client sends an ``Authorization`` header; so does
+anything with ``PREFECT_CLIENT_CUSTOM_HEADERS``, and a browser sends its session cookie) get an HTTP
+429 with Retry-After instead of a websocket (the ASGI ``websocket.http.response`` extension, which
+uvicorn's websockets implementation offers). A client whose credential comes only in the auth frame
+is known after the handshake: over its rate it is closed with 1013 (try again later) and the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -33,6 +42,7 @@ _WS_PATH = re.compile(r"^/w/([a-z0-9][a-z0-9-]{0,39})/api(/.*)$")
 AUDIT_PREFIX = "nornflow.audit."
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
+AUTH_FRAME_TIMEOUT = 10.0  # seconds a client has, after the handshake, to send its auth frame
 
 
 def forges_audit(frame: str | bytes) -> bool:
@@ -56,7 +66,7 @@ class WebsocketRelay:
     async def handle(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
                      send: Callable[[Any], Awaitable[None]]) -> None:
         websocket = WebSocket(scope, receive, send)
-        ip = websocket.client.host if websocket.client else ""
+        ip = self.gw.peer_ip(websocket.client.host if websocket.client else "", websocket.headers)
 
         def audit(workspace: str, user: str, action: str, status: int, reason: str) -> None:
             self.gw.audit.append(workspace=workspace, user=user, action=action,
@@ -78,22 +88,43 @@ class WebsocketRelay:
         workspace, path = match.group(1), match.group(2)
         origin = origin_of(websocket.headers.get("origin", ""))
         if origin and origin not in (self.gw.public_origin, *self.gw.allowed_origins):
-            audit(workspace, "", "denied", 403, f"origin {origin} is not allowed")
-            await websocket.close(POLICY_VIOLATION, reason="origin not allowed")
+            reason = f"origin {origin} is not allowed: add it to the gateway's cors_origins"
+            audit(workspace, "", "denied", 403, reason)
+            await self._refuse(websocket, 403, reason)
             return
         offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
         if "prefect" not in offered:
             audit(workspace, "", "denied", 403, "the 'prefect' subprotocol is required")
             await websocket.close(POLICY_VIOLATION, reason="'prefect' subprotocol required")
             return
+        locked, muted = self.gw.auth_locked(ip)
+        if locked > 0:
+            reason = f"too many failed authentications from {ip}: retry in {math.ceil(locked)} s"
+            if muted is not None:
+                audit(workspace, "", "ratelimited", 429, reason)
+            await self._refuse(websocket, 429, reason, retry_after=locked)
+            return
+        early: Principal | None = None
+        try:  # a credential on the upgrade request itself: limits can be answered before the handshake
+            early = self.gw.auth.authenticate(websocket.headers, workspace)
+        except Unauthenticated:
+            early = None  # the auth frame decides; a bad header alone is not a failure of the frame
+        if early is not None:
+            wait = self.limiter.hit(early.key)
+            if wait > 0:
+                reason = f"too many websocket connections for {early.user}: retry in {math.ceil(wait)} s"
+                audit(workspace, early.user, "ratelimited", 429, reason)
+                await self._refuse(websocket, 429, reason, retry_after=wait)
+                return
         await websocket.accept(subprotocol="prefect")
         try:
             principal = await self._authenticate(websocket, workspace)
         except Unauthenticated as exc:
+            self.gw.auth_failed(ip)
             audit(workspace, exc.user, "denied", 401, exc.reason)
             await websocket.close(POLICY_VIOLATION, reason=exc.reason[:120])
             return
-        wait = self.limiter.hit(principal.key)
+        wait = self.limiter.hit(principal.key) if early is None or early.key != principal.key else 0.0
         if wait > 0:
             audit(workspace, principal.user, "ratelimited", 429, f"websocket connects: retry in {math.ceil(wait)} s")
             await websocket.close(TRY_AGAIN_LATER, reason=f"too many connections: retry in {math.ceil(wait)} s")
@@ -105,9 +136,20 @@ class WebsocketRelay:
             return
         await self._relay(websocket, workspace, scope)
 
+    async def _refuse(self, websocket: WebSocket, status: int, reason: str, *, retry_after: float = 0.0) -> None:
+        """An HTTP answer with a JSON reason instead of the handshake (429 with Retry-After, 403), or,
+        where the server cannot send one, a close (1013 try again later, 1008 policy violation)."""
+        if "websocket.http.response" in websocket.scope.get("extensions", {}):
+            response = self.gw.finish(JSONResponse({"detail": reason}, status))
+            if retry_after > 0:
+                response.headers["retry-after"] = str(math.ceil(retry_after))
+            await websocket.send_denial_response(response)
+        else:
+            await websocket.close(TRY_AGAIN_LATER if status == 429 else POLICY_VIOLATION, reason=reason[:120])
+
     async def _authenticate(self, websocket: WebSocket, workspace: str) -> Principal:
         try:
-            first = await asyncio.wait_for(websocket.receive_text(), timeout=10)
+            first = await asyncio.wait_for(websocket.receive_text(), timeout=AUTH_FRAME_TIMEOUT)
             message = json.loads(first)
         except (TimeoutError, ValueError, WebSocketDisconnect, KeyError) as exc:
             raise Unauthenticated(f"expected an auth frame first ({exc.__class__.__name__})") from None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nornflow.exceptions import LabError
+from nornflow.lab.devices import PLATFORMS
 from nornflow.lab.lab import Lab
 
 DEFAULT_DIR = Path(".nornflow/lab")
@@ -59,8 +60,33 @@ def read_state(directory: Path = DEFAULT_DIR) -> dict[str, Any] | None:
     return state
 
 
+def check_platforms(platforms: list[str] | None) -> list[str]:
+    """The platform names to start, checked here so a bad name is one line, not the daemon's traceback."""
+    names = [p.strip() for p in platforms or ["cisco_ios", "arista_eos"] if p.strip()]
+    valid = ", ".join(sorted(PLATFORMS))
+    if not names:
+        raise LabError(f"no lab platform given; choose from {valid} (--platforms, comma-separated)")
+    for name in names:
+        if name not in PLATFORMS:
+            raise LabError(f"lab platform {name!r} is not one the lab simulates; choose from {valid} "
+                           "(--platforms, comma-separated)")
+    return names
+
+
+def _last_line(log: Path) -> str:
+    """The daemon's last words (the exception line of its traceback): the rest stays in the log."""
+    try:
+        lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
+    except OSError:
+        return "(its log cannot be read)"
+    return next((line for line in reversed(lines) if line), "(its log is empty)")
+
+
 def up(directory: Path = DEFAULT_DIR, size: int = 10, platforms: list[str] | None = None,
        timeout: float = 120.0) -> dict[str, Any]:
+    platforms = check_platforms(platforms)
+    if size < 1:
+        raise LabError(f"lab size {size} must be at least 1 (--size)")
     directory = directory.resolve()
     state = read_state(directory)
     if state and state["running"]:
@@ -68,8 +94,7 @@ def up(directory: Path = DEFAULT_DIR, size: int = 10, platforms: list[str] | Non
     directory.mkdir(parents=True, exist_ok=True)
     _state_file(directory).unlink(missing_ok=True)
     log = directory / "lab.log"
-    cmd = [sys.executable, "-m", "nornflow.lab.daemon", "serve", str(directory), str(size),
-           ",".join(platforms or ["cisco_ios", "arista_eos"])]
+    cmd = [sys.executable, "-m", "nornflow.lab.daemon", "serve", str(directory), str(size), ",".join(platforms)]
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
@@ -78,8 +103,8 @@ def up(directory: Path = DEFAULT_DIR, size: int = 10, platforms: list[str] | Non
         if state:
             return state
         if proc.poll() is not None:
-            raise LabError(f"the lab exited while starting (code {proc.returncode}); see {log}:\n"
-                           + log.read_text()[-2000:])
+            raise LabError(f"the lab exited while starting (code {proc.returncode}): {_last_line(log)} "
+                           f"(full log: {log})")
         time.sleep(0.2)
     proc.terminate()
     raise LabError(f"the lab did not come up within {timeout:.0f} s; see {log}")

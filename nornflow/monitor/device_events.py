@@ -74,6 +74,17 @@ def _run_context() -> tuple[str, dict[str, str | None]] | None:
     return None
 
 
+def prepare() -> None:
+    """Start Prefect's events worker and its connection to the server now (from a background thread
+    at the start of a run), so that the run's end, where its events are emitted, does not pay for it."""
+    if not enabled("events"):
+        return
+    with contextlib.suppress(Exception):
+        from prefect.events.worker import EventsWorker
+
+        EventsWorker.instance()
+
+
 def emit_run_events(result: RunResult, *, flow: str | None = None) -> int:
     """Emit one ``nornflow.device.run.<outcome>`` event per record; returns how many were queued.
 

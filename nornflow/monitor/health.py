@@ -24,7 +24,8 @@ from nornflow.redaction import redact, redact_text
 
 DEGRADED = "nornflow.health.degraded"
 RESOURCE_PREFIX = "nornflow.health."
-_MARK = {"ok": "✅", "degraded": "❌", "skipped": "⏭️"}
+#: Words, not emoji: a machine without an emoji font (a headless browser, a server console) shows those as boxes.
+_MARK = {"ok": "ok", "degraded": "**DEGRADED**", "skipped": "skipped"}
 
 
 @dataclass
@@ -115,8 +116,8 @@ def rows(checks: list[Check]) -> list[dict[str, object]]:
 
 def markdown(checks: list[Check]) -> str:
     worst = [c for c in checks if c.degraded]
-    lines = [f"# {'❌ Stack degraded' if worst else '✅ Stack healthy'}", "", summary(checks), "",
-             "| | check | detail | fix |", "|---|---|---|---|"]
+    lines = [f"# {'Stack DEGRADED' if worst else 'Stack healthy'}", "", summary(checks), "",
+             "| status | check | detail | fix |", "|---|---|---|---|"]
     for c in sorted(checks, key=lambda c: (not c.degraded, c.part)):
         cells = [_MARK[c.status], f"`{c.part}`", c.detail, c.fix]
         lines.append("| " + " | ".join(str(x).replace("|", "\\|").replace("\n", " ") for x in cells) + " |")

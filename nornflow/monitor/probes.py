@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from uuid import UUID
 
 Status = Literal["ok", "degraded", "skipped"]
 
@@ -86,8 +87,21 @@ def work_pools(client: Any, names: Iterable[str] | None = None) -> list[Check]:
     return checks
 
 
-def concurrency_limits(client: Any, exclude_run: Any = None) -> list[Check]:
-    """Global limits that are full while no other flow run runs: their slots leaked (a crashed run)."""
+#: Flow run states in which a run may hold a concurrency slot (a deployment's slot is taken at PENDING).
+ACTIVE_STATES = ("PENDING", "RUNNING", "CANCELLING")
+DEPLOYMENT_LIMIT = "deployment:"
+
+
+def concurrency_limits(client: Any, current_run: Any = None) -> list[Check]:
+    """Global limits that are full with no active flow run to hold them: their slots leaked (a crashed run).
+
+    A full limit is explained, not stuck, when its holder can be active: Prefect's
+    ``deployment:<id>`` limit (a deployment's ``concurrency_limit``) while a run of that
+    deployment is PENDING, RUNNING or CANCELLING, which includes the limit of ``current_run``'s
+    own deployment (stack_health with ``concurrency_limit: 1`` holds its own slot while it
+    checks); any other limit while any run other than ``current_run`` is active (the API does
+    not say who holds a global limit's slots).
+    """
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
 
     limits: list[Any] = []
@@ -99,19 +113,38 @@ def concurrency_limits(client: Any, exclude_run: Any = None) -> list[Check]:
     full = [lim for lim in limits if lim.active and lim.limit > 0 and lim.active_slots >= lim.limit]
     if not full:
         return [Check("concurrency", "ok", f"{len(limits)} global limit(s), none full")]
-    running = client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
-            any_=["RUNNING"]))),  # type: ignore[list-item]
-        limit=5)
-    others = [r for r in running if r.id != exclude_run]
-    if others:
-        names = ", ".join(lim.name for lim in full[:5])
-        return [Check("concurrency", "ok", f"{len(full)} limit(s) full while {len(others)} run(s) run: {names}")]
-    return [Check(f"concurrency.{_slug(lim.name)}", "degraded",
-                  f"limit {lim.name!r} is full ({lim.active_slots}/{lim.limit}) while no flow run runs: "
-                  "its slots are held by runs that ended (crashed?)",
-                  f"prefect gcl update {lim.name} --active-slots 0 (after checking nothing uses it)")
-            for lim in full]
+    me = str(current_run) if current_run else None
+    active = client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+        type=FlowRunFilterStateType(any_=list(ACTIVE_STATES)))), limit=200)  # type: ignore[arg-type]
+    own = next((r.deployment_id for r in active if str(r.id) == me), None)
+    if me and own is None:  # the current run, not in the page read (or not active yet): ask for it
+        own = client.read_flow_run(UUID(me)).deployment_id
+    others = [r for r in active if str(r.id) != me]
+    busy_deployments = {str(r.deployment_id) for r in others if r.deployment_id}
+    explained, stuck = [], []
+    for lim in full:
+        name = str(lim.name)
+        if name.startswith(DEPLOYMENT_LIMIT):
+            deployment = name.removeprefix(DEPLOYMENT_LIMIT)
+            if own is not None and deployment == str(own):
+                explained.append(f"{name} (this run's own deployment)")
+            elif deployment in busy_deployments:
+                explained.append(f"{name} (a run of the deployment is active)")
+            else:
+                stuck.append(lim)
+        elif others:
+            explained.append(name)
+        else:
+            stuck.append(lim)
+    checks = [Check(f"concurrency.{_slug(lim.name)}", "degraded",
+                    f"limit {lim.name!r} is full ({lim.active_slots}/{lim.limit}) while no flow run that could "
+                    "hold it is pending or running: its slots are held by runs that ended (crashed?)",
+                    f"prefect gcl update {lim.name} --active-slots 0 (after checking nothing uses it)")
+              for lim in stuck]
+    if explained:
+        checks.insert(0, Check("concurrency", "ok", f"{len(explained)} full limit(s) held by active runs "
+                               f"({len(others)} other run(s) active): {', '.join(explained[:5])}"))
+    return checks
 
 
 def secret_blocks(client: Any) -> list[Check]:

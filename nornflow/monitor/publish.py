@@ -112,8 +112,8 @@ def summary_markdown(report: FleetReport, history_days: float) -> str:
             "backup ages"]
     lines = [
         f"# Fleet report: {when(w.start)} to {when(w.end)} ({w.days:g} days)", "",
-        "| flow runs | failed runs | device runs | device success | devices | failing every run | flaky "
-        f"| no good backup in {report.stale_days:g} d |",
+        "| runs | failed | device runs | device ok | devices | always failing | flaky "
+        f"| no backup {report.stale_days:g} d |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {report.runs} | {report.failed_runs} | {sum(d.runs for d in report.devices)} | "
         f"{pct(report.device_success)} | {len(report.devices)} | {len(report.failing)} | "

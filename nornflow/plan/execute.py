@@ -6,6 +6,11 @@ size when missing). The plan is published as an artifact; the steps of a generat
 run concurrently, each as a Prefect subflow; conditions decide which steps run; at the
 end a table artifact and the outcome (the input of a rerun) are published.
 
+``on_failure: rollback`` on the plan makes the whole plan all-or-nothing: once a step fails,
+every device any ``deploy_config`` step changed (all steps, all waves) is rolled back, last
+first, with one ``plan-NAME-undo`` summary, and later change steps do not run
+(:mod:`nornflow.plan.undo`). On a step it keeps its own scope: that step's waves.
+
 What a step's subflow gets as parameters is stored in the Prefect database, so it never
 grows with the fleet without need: a step acting on a whole selection gets the selection
 (``{"roles": ["leaf"]}``), not its host names; a later step may take ``plan_summary``
@@ -53,7 +58,8 @@ from nornflow.plan.registry import FlowRegistry, load_reference
 from nornflow.plan.steps import plan_step, resource_names, run_flow_step
 from nornflow.plan.store import load_outcome as load_outcome  # re-exported: its home was here
 from nornflow.plan.store import save_outcome
-from nornflow.plan.windows import calendar_of, generation_stop
+from nornflow.plan.undo import WaveRun, publish_undo, undo_steps
+from nornflow.plan.windows import calendar_of, generation_stop, is_change
 from nornflow.records import HostRecord
 from nornflow.redaction import redact_text
 
@@ -68,6 +74,33 @@ class Prepared:
     hosts: dict[str, list[str] | None] = field(default_factory=dict)
     slots: dict[str, int] = field(default_factory=dict)
     step_slots: dict[str, int] = field(default_factory=dict)
+    runs: dict[str, list[WaveRun]] = field(default_factory=dict)  # deploy_config runs, for a plan-level undo
+
+
+class _Observed:
+    """A step's flow that notes each call's flow run (one per wave), so a plan-level undo finds their ledgers.
+
+    :func:`~nornflow.plan.steps.run_flow_step` calls ``fn.with_options(...)(**kwargs)`` once per wave and reads
+    ``fn.fn``'s signature; this passes both through and keeps the run id, the wave's hosts and backup dir.
+    """
+
+    def __init__(self, flow: Any, hosts: list[str] | None, runs: list[WaveRun]) -> None:
+        self.flow, self.fn, self.hosts, self.runs = flow, flow.fn, hosts, runs
+
+    def with_options(self, **options: Any) -> Callable[..., Any]:
+        inner = self.flow.with_options(**options)
+
+        def call(**kwargs: Any) -> Any:
+            state = inner(**kwargs)
+            run_id = state.state_details.flow_run_id
+            selection = kwargs.get("hosts")
+            names = selection.get("names") if isinstance(selection, dict) and set(selection) == {"names"} else None
+            self.runs.append(WaveRun(hosts=list(names if names is not None else self.hosts or []),
+                                     flow_run_id=str(run_id) if run_id else None,
+                                     backup_dir=kwargs.get("backup_dir", "backups")))
+            return state
+
+        return call
 
 
 def slug(text: str) -> str:
@@ -190,12 +223,22 @@ def run_step(step: Step, ready: Prepared, context: dict[str, Any]) -> StepOutcom
             slots = ready.step_slots.get(step.name)
             runner = plan_step.with_options(flow_run_name=step.name, timeout_seconds=step.timeout)
             # no host names: the subflow selects them again from the step's own selection
-            return runner(step, str(ready.inventory), None, slots, calendar_of(ready.planned.plan))
-        return run_flow_step(step, ready.flows[step.name], inventory=ready.inventory, hosts=hosts,
+            plan = ready.planned.plan
+            return runner(step, str(ready.inventory), None, slots, calendar_of(plan), plan.override_reason,
+                          plan.override_by)
+        fn = ready.flows[step.name]
+        if step.flow == "deploy_config" and ready.planned.plan.on_failure == "rollback":
+            fn = _Observed(fn, hosts, ready.runs.setdefault(step.name, []))
+        # on_failure on the step: the step undoes its own waves; the plan's is done by the plan (undo_plan)
+        return run_flow_step(step, fn, inventory=ready.inventory, hosts=hosts,
                              context={**context, "session_limits": step.resources or None,
                                       "resources": step.resources or None,
                                       "change_calendar": calendar_of(ready.planned.plan),
-                                      "on_failure": step.on_failure or ready.planned.plan.on_failure})
+                                      # the plan's emergency override reaches its waves and deploy_config's
+                                      # per-device checks (the flow's own parameters, recorded there too)
+                                      "override_reason": ready.planned.plan.override_reason,
+                                      "override_by": ready.planned.plan.override_by,
+                                      "on_failure": step.on_failure})
     except Exception as exc:
         reason = describe_error(exc)
         return StepOutcome(name=step.name, state="failed", reason=reason,
@@ -230,6 +273,35 @@ def _save(outcome: PlanOutcome) -> str | None:
         return None
 
 
+def undo_plan(ready: Prepared, outcome: PlanOutcome, ran: list[str], failed: list[str]) -> str:
+    """Plan-level ``on_failure: rollback``: undo every ``deploy_config`` step that ran, last first.
+
+    Updates the steps' records (undone devices become failed records saying so) and returns why
+    later change steps are not run. A step that says ``on_failure: keep`` keeps its change.
+    """
+    plan = ready.planned.plan
+    first = outcome.steps[failed[0]]
+    reason = f"step {failed[0]} failed ({first.reason or 'see its records'})"
+    if len(failed) > 1:
+        reason = f"steps {', '.join(failed)} failed; {reason}"
+    steps = [(n, ready.runs[n], ready.planned.steps[n].params) for n in ran
+             if ready.runs.get(n) and ready.planned.steps[n].on_failure != "keep"]
+    by_step, summary = undo_steps(plan.name, str(ready.inventory), steps, reason)
+    publish_undo(plan.name, summary, plan=True)
+    for name, records in by_step.items():
+        step = outcome.steps[name]
+        changed = {r.host: r for r in records}
+        step.records = [changed.pop(r.host, r) for r in step.records] + list(changed.values())
+        undone = sum(1 for r in records if (r.data or {}).get("outcome") == "undone")
+        if records:
+            note = f"on_failure: rollback (plan) undid {undone} device(s) of this step, {len(records) - undone} " \
+                   f"could not be: {reason}"
+            step.state, step.reason = "failed", f"{step.reason}; {note}" if step.reason else note
+    get_run_logger().warning("plan %s: %s; on_failure: rollback undid %d device(s)", plan.name, reason,
+                             sum(len(w.undone) for _, runs, _ in steps for w in runs))
+    return f"not run: plan {plan.name} rolled back after {reason} (on_failure: rollback)"
+
+
 def step_context(ready: Prepared, outcome: PlanOutcome, runnable: list[str]) -> dict[str, Any]:
     """What the generation's flows may take about the run so far: a summary and, when asked, a reference."""
     context: dict[str, Any] = {}
@@ -261,6 +333,8 @@ def execute_plan(
     outcome.steps.update(carried)
     states: dict[str, StepState] = {name: o.state for name, o in carried.items()}
     stop: str | None = None  # a closed change window: this generation and every later one are skipped
+    undone: str | None = None  # plan-level on_failure: rollback happened: later change steps are skipped
+    ran: list[str] = []  # steps in the order they ran (a plan-level undo goes backwards)
     for index, names in enumerate(planned.generations, start=1):
         runnable: list[str] = []
         for name in names:
@@ -273,6 +347,10 @@ def execute_plan(
                 outcome.steps[name] = _skip(planned.steps[name], ready.hosts.get(name), reason)
                 states[name] = "skipped"
                 logger.info("step %s skipped: %s", name, reason)
+        if undone is not None:
+            for name in [n for n in runnable if is_change(planned.steps[n])]:
+                outcome.steps[name], states[name] = _skip(planned.steps[name], ready.hosts.get(name), undone), "skipped"
+                runnable.remove(name)
         if not runnable:
             continue
         stop = stop or generation_stop(plan, [planned.steps[n] for n in runnable], ready.hosts, ready.inventory,
@@ -297,6 +375,11 @@ def execute_plan(
                 states[name] = result.state
                 log = logger.info if result.state == "completed" else logger.warning
                 log("step %s %s%s", name, result.state, f": {result.reason}" if result.reason else "")
+        ran += runnable
+        failed = [n for n in runnable if outcome.steps[n].state == "failed"]
+        if failed and undone is None and plan.on_failure == "rollback":
+            undone = undo_plan(ready, outcome, ran, failed)
+            states.update({n: outcome.steps[n].state for n in ran})
     outcome.finished = now()
     if publish:
         _save(outcome)

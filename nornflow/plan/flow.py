@@ -1,4 +1,9 @@
-"""The ``run-plan`` flow: load a plan (file or mapping), run it, end in an honest state."""
+"""The ``run-plan`` flow: load a plan (file or mapping), run it, end in an honest state.
+
+Every run publishes its reproducibility record (``plan-NAME-record``): the plan's hash, the
+inventory, versions and parameters (:mod:`nornflow.change.record`); each ``deploy_config``
+step's own run records its templates and config plan.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from prefect import State, flow
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from nornflow.plan.execute import execute_plan
+from nornflow.change.record import plan_hash_of, record_run
+from nornflow.plan.execute import execute_plan, slug
 from nornflow.plan.model import Plan
 from nornflow.plan.outcome import PlanOutcome
 from nornflow.plan.store import load_outcome
@@ -50,6 +56,8 @@ def run_plan(
     if prior is not None:
         prior = prior.model_copy(update={"plan": model})
     outcome = execute_plan(model, inventory=inventory, prior=prior)
+    record_run("run-plan", f"plan-{slug(model.name)}", inventory=inventory or model.inventory,
+               plan_hash=plan_hash_of(model))
     failed = [name for name, step in outcome.steps.items() if step.state == "failed"]
     if failed:
         return Failed(message=f"plan {model.name}: steps failed: {', '.join(failed)}", data=outcome)

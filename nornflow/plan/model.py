@@ -181,6 +181,11 @@ class Plan(BaseModel):
     change_calendar: str | None = Field(
         default=None, description="change calendar YAML (relative to the plan file); default $NORNFLOW_CHANGE_CALENDAR",
     )
+    override_reason: str | None = Field(
+        default=None, description="emergency override of the change windows for the whole plan (a ticket or why); "
+        "recorded in the plan's window artifact and a nornflow.change.override event per host",
+    )
+    override_by: str | None = Field(default=None, description="who gave the override (recorded with it)")
     summary_hosts: int = Field(
         default=20, ge=0, le=200, description="failed hosts per step listed in the plan_summary that later steps "
         "(record_incident) get; the full list stays in the outcome record that plan_outcome_ref names",
@@ -201,6 +206,14 @@ class Plan(BaseModel):
         if bad:
             raise ValueError(f"resource limits must be at least 1 slot: {bad}")
         return value
+
+    @field_validator("override_reason")
+    @classmethod
+    def _real_reason(cls, value: str | None) -> str | None:
+        if value is not None and len(value.strip()) < 3:
+            raise ValueError("an emergency override needs a reason (a ticket or why); remove override_reason "
+                             "to keep the change windows")
+        return value.strip() if value is not None else None
 
     @model_validator(mode="after")
     def _unique_names(self) -> Plan:

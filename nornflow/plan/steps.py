@@ -160,7 +160,8 @@ def run_waves(
 
 @flow(name="plan-step", validate_parameters=False)
 def plan_step(step: Step, inventory: str, hosts: list[str] | None = None, slots: int | None = None,
-              calendar: str | None = None) -> StepOutcome:
+              calendar: str | None = None, override_reason: str | None = None,
+              override_by: str | None = None) -> StepOutcome:
     """A task step as one subflow: the engine runs each wave as batched Prefect tasks.
 
     ``hosts`` None (what a plan passes: parameters are kept in the Prefect database) selects
@@ -184,7 +185,8 @@ def plan_step(step: Step, inventory: str, hosts: list[str] | None = None, slots:
         )
         return result.records
 
-    records, reason, count = run_waves(step, hosts, run_wave, wave_gate(step, inventory, calendar))
+    gate = wave_gate(step, inventory, calendar, override_reason, override_by)  # the plan's override, if any
+    records, reason, count = run_waves(step, hosts, run_wave, gate)
     emit_run_events(RunResult(name=step.name, records=records))  # one event per device of the step
     return StepOutcome(name=step.name, state="failed" if reason else "completed", reason=reason,
                        records=records, started=started, finished=now(), waves=count, flow_run_id=run_id)
@@ -263,7 +265,8 @@ def run_flow_step(
                     for h in batch]
         return got
 
-    gate = wave_gate(step, inventory, context.get("change_calendar"))
+    gate = wave_gate(step, inventory, context.get("change_calendar"), context.get("override_reason"),
+                     context.get("override_by"))
     undo = None
     if context.get("on_failure") == "rollback" and step.flow == "deploy_config" and inventory:
 

@@ -6,14 +6,21 @@ generation, the hosts of its changing steps are checked against the plan's chang
 any is outside, that generation and every later one are skipped with the reason, and the
 run can be resumed in the next window with the existing rerun (``--rerun plan-NAME-outcome``).
 The same check runs before each wave after the first of a changing step.
+
+The plan's ``override_reason`` is its emergency override: the checks still run, and every host
+they would have refused goes ahead, recorded. A check that refuses or overrides a host publishes
+the ``plan-<name>-window`` artifact (``plan-step-<step>-window`` for a wave) and the
+``nornflow.change.outside-window`` / ``nornflow.change.override`` event per host, as
+``deploy_config`` does.
 """
 
 from __future__ import annotations
 
-import os
+import re
 from collections.abc import Callable
 
-from nornflow.change.calendar import ENV_CALENDAR
+from nornflow.change.calendar import calendar_path
+from nornflow.change.report import publish_window
 from nornflow.change.windows import WindowCheck, check
 from nornflow.plan.model import Plan, Step
 
@@ -26,7 +33,12 @@ def is_change(step: Step) -> bool:
 
 
 def calendar_of(plan: Plan) -> str | None:
-    return plan.change_calendar or os.environ.get(ENV_CALENDAR) or None
+    """The plan's calendar, resolved as every flow resolves one (the plan's, else the environment's)."""
+    return calendar_path(plan.change_calendar)
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "plan"
 
 
 def _refusal(verdict: WindowCheck) -> str | None:
@@ -37,8 +49,15 @@ def _refusal(verdict: WindowCheck) -> str | None:
     return f"change window: {first.message}{more}"
 
 
+def _published(verdict: WindowCheck, key: str, publish: bool) -> WindowCheck:
+    """Publish a check that refused or overrode a host (artifact and events); return it."""
+    if publish and (verdict.refused or verdict.overridden):
+        publish_window(verdict, key)
+    return verdict
+
+
 def generation_stop(plan: Plan, steps: list[Step], hosts: dict[str, list[str] | None], inventory: str | None,
-                    where: str) -> str | None:
+                    where: str, *, publish: bool = True) -> str | None:
     """Why the generation must not start (``where`` says which), or ``None`` when every host may change."""
     changes = [s for s in steps if is_change(s)]
     calendar = calendar_of(plan)
@@ -51,21 +70,27 @@ def generation_stop(plan: Plan, steps: list[Step], hosts: dict[str, list[str] | 
             names = None
             break
         names = (names or set()) | set(selected)
-    verdict = check(inventory, sorted(names) if names is not None else None, calendar)
-    reason = _refusal(verdict)
+    verdict = check(inventory, sorted(names) if names is not None else None, calendar,
+                    override_reason=plan.override_reason, override_by=plan.override_by)
+    reason = _refusal(_published(verdict, f"plan-{_key(plan.name)}", publish))
     if reason is None:
         return None
     return (f"plan stopped before {where}: {reason}; resume in the next window with "
             f"`nornflow plan run FILE --rerun plan-<name>-outcome` (nothing of this generation ran)")
 
 
-def wave_gate(step: Step, inventory: str | None, calendar: str | None) -> Callable[[list[str]], str | None] | None:
-    """A check for :func:`nornflow.plan.steps.run_waves` to call before each later wave, or ``None``."""
-    calendar = calendar or os.environ.get(ENV_CALENDAR) or None
+def wave_gate(step: Step, inventory: str | None, calendar: str | None, override_reason: str | None = None,
+              override_by: str | None = None, *, publish: bool = True) -> Callable[[list[str]], str | None] | None:
+    """A check for :func:`nornflow.plan.steps.run_waves` to call before each later wave, or ``None``.
+
+    ``override_reason`` (the plan's) lets refused hosts go ahead, recorded.
+    """
+    calendar = calendar_path(calendar)
     if not is_change(step) or calendar is None or not inventory:
         return None
 
     def gate(batch: list[str]) -> str | None:
-        return _refusal(check(inventory, batch, calendar))
+        verdict = check(inventory, batch, calendar, override_reason=override_reason, override_by=override_by)
+        return _refusal(_published(verdict, f"plan-step-{_key(step.name)}", publish))
 
     return gate

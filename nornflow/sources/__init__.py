@@ -17,7 +17,7 @@ registered in the ``nornflow.inventory_sources`` entry-point group.
 from __future__ import annotations
 
 from nornflow.sources.device import SourceDevice, SourcePlatform
-from nornflow.sources.errors import SourceAccessDenied, SourceError, SourceUnavailable, UnusableDevice
+from nornflow.sources.exceptions import SourceAccessDenied, SourceError, SourceUnavailable, UnusableDevice
 from nornflow.sources.loader import (
     PLUGIN_NAME,
     PROBLEM_KEY,

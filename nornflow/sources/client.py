@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from nornflow.redaction import redact_text
-from nornflow.sources.errors import SourceAccessDenied, SourceError, SourceUnavailable
+from nornflow.sources.exceptions import SourceAccessDenied, SourceError, SourceUnavailable
 from nornflow.sources.spec import SourceSpec
 
 Params = Mapping[str, Any]

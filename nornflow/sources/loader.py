@@ -36,7 +36,7 @@ from nornflow.inventory import register_connection_plugins
 from nornflow.sources import nautobot, netbox
 from nornflow.sources.client import SourceClient
 from nornflow.sources.device import SourceDevice
-from nornflow.sources.errors import SourceError, UnusableDevice
+from nornflow.sources.exceptions import SourceError, UnusableDevice
 from nornflow.sources.mapping import HostEntry, map_device
 from nornflow.sources.spec import SourceSpec, build_spec
 

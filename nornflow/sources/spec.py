@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nornflow.secrets.reference import SYNTAX, is_reference
-from nornflow.sources.errors import SourceError
+from nornflow.sources.exceptions import SourceError
 from nornflow.yamlfile import load_yaml
 
 URL_SCHEMES = ("nautobot", "netbox")

@@ -40,8 +40,13 @@ def logs(run_id: UUID) -> list[str]:
 
 
 def artifacts(run_id: UUID) -> dict[str, Any]:
-    """Artifacts of a flow run by key (unkeyed ones under their id)."""
+    """Artifacts of a flow run by key, the newest version of each (unkeyed ones under their id)."""
+    from prefect.client.schemas.sorting import ArtifactSort
+
     with get_client(sync_client=True) as client:
         by_run = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
-        found = client.read_artifacts(artifact_filter=by_run)
-    return {a.key or str(a.id): a for a in found}
+        found = client.read_artifacts(artifact_filter=by_run, sort=ArtifactSort.CREATED_DESC)
+    newest: dict[str, Any] = {}
+    for artifact in found:
+        newest.setdefault(artifact.key or str(artifact.id), artifact)
+    return newest

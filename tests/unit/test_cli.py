@@ -7,10 +7,14 @@ before any device is contacted; each process starts its own temporary Prefect se
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -121,3 +125,99 @@ def test_no_traceback_without_debug_when_a_flow_fails(tmp_path, inventory):
     assert [line for line in err.splitlines() if line.startswith("nornflow:")] == [
         "nornflow: plan 'small': host selections match no host of the inventory; fix the selection or the inventory:"
     ]
+
+
+def _nornflow(*argv, cwd, env=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "nornflow.cli", *argv], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120, check=False, **kwargs)
+
+
+def _all_parsers(parser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _all_parsers(child)
+
+
+def test_every_subcommand_at_every_depth_accepts_debug():
+    parsers = list(_all_parsers(cli.build_parser()))
+    assert len(parsers) > 20
+    assert [p.prog for p in parsers if "--debug" not in p._option_string_actions] == []
+    parser = cli.build_parser()
+    assert parser.parse_args(["plan", "validate", "p.yaml", "--debug"]).debug is True
+    assert parser.parse_args(["--debug", "plan", "validate", "p.yaml"]).debug is True  # not reset by the subcommand
+    assert parser.parse_args(["plan", "validate", "p.yaml"]).debug is False
+
+
+def test_debug_after_the_command_prints_the_traceback(tmp_path):
+    plain = _nornflow("plan", "validate", "missing.yaml", cwd=tmp_path)
+    late = _nornflow("plan", "validate", "missing.yaml", "--debug", cwd=tmp_path)
+    assert plain.returncode == late.returncode == 2, late.stderr
+    expected = "nornflow: plan file missing.yaml cannot be read: No such file or directory\n"
+    assert plain.stderr == expected
+    assert "Traceback (most recent call last)" in late.stderr
+    assert late.stderr.endswith(expected)
+
+
+def _wait_blocked(pid, states, timeout=60.0):
+    """Wait until the process sleeps in one of the kernel functions ``states`` (Linux /proc/PID/wchan)."""
+    wchan = Path(f"/proc/{pid}/wchan")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            where = wchan.read_text()
+        except OSError:
+            pytest.skip("/proc/PID/wchan is not readable here")
+        if where in states:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the process never blocked in {states} (last: {where!r})")
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
+    fifo = tmp_path / "plan.yaml"
+    os.mkfifo(fifo)  # reading it blocks until a writer opens it: the command is waiting, as on a slow device
+    proc = subprocess.Popen([sys.executable, "-m", "nornflow.cli", "plan", "validate", str(fifo)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_blocked(proc.pid, {"wait_for_partner", "fifo_open", "pipe_wait"})
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert (out, err) == ("", "nornflow: interrupted\n")
+
+
+def test_lab_up_names_a_bad_platform_and_starts_nothing(tmp_path):
+    done = _nornflow("lab", "up", "--platforms", "cisco_ios,nosuch", "--dir", str(tmp_path / "lab"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == ("nornflow: lab platform 'nosuch' is not one the lab simulates; choose from arista_eos, "
+                           "cisco_ios, cisco_nxos, juniper_junos (--platforms, comma-separated)\n")
+    assert not (tmp_path / "lab").exists()  # no daemon was started, no log written
+
+
+def test_a_lab_that_fails_to_start_shows_its_last_error_line(tmp_path):
+    from nornflow.exceptions import LabError
+    from nornflow.lab import daemon
+
+    (tmp_path / "inventory").write_text("a file where the lab writes its inventory folder")
+    with pytest.raises(LabError) as caught:
+        daemon.up(tmp_path, size=1, platforms=["cisco_ios"])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("the lab exited while starting (code 1): FileExistsError: [Errno 17] File exists: ")
+    assert message.endswith(f"(full log: {tmp_path / 'lab.log'})")
+    assert "Traceback (most recent call last)" in (tmp_path / "lab.log").read_text()  # the log keeps it all
+
+
+def test_a_malformed_gateway_config_is_one_line_with_file_and_line(tmp_path):
+    config = tmp_path / "gateway.yaml"
+    config.write_text("port: 8780\nworkspaces:\n  - name: lab\n   url: [http://127.0.0.1:4200\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NORNFLOW_")}
+    env["NORNFLOW_CONFIG"] = str(config)
+    done = _nornflow("users", "list", cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"nornflow: gateway config file {config}:4: malformed YAML (")

@@ -67,3 +67,23 @@ def test_every_module_of_the_package_imports() -> None:
     code = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)\n"
     done = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+# The newest release each bound must keep out, and why (measured with `uv pip compile --resolution lowest-direct`).
+KNOWN_BAD = {
+    "prefect": ("3.8.8", "allows the newest fastapi, whose Body() refuses min_items: the server does not start"),
+    "nornir": ("3.4.0", "imports pkg_resources without requiring setuptools: fails in a fresh venv"),
+    "pydantic-settings": ("2.6.1", "has no NoDecode, which nornflow.gateway.settings uses"),
+    "pydantic": ("3.0.0", "a major release: nothing here is tested against it"),
+}
+
+
+def test_pyproject_bounds_keep_out_the_versions_known_to_break() -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    bounds = {canonicalize_name(r.name): r.specifier for r in map(Requirement, declared)}
+    allowed = [f"{name} {version} ({why})" for name, (version, why) in KNOWN_BAD.items()
+               if bounds[name].contains(version)]
+    assert not allowed, "pyproject.toml allows versions known not to work:\n" + "\n".join(allowed)
+    assert not bounds["nornir"].contains("4.0.0"), "nornir 4 is a major release: bound it until it is tested"
+    for name in KNOWN_BAD:  # and the bounds still admit what the lock installs
+        assert all(bounds[name].contains(v) for v in LOCKED[name]), name

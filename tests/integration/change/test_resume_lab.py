@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from nornflow.change.replay import load_record
 from nornflow.config.ledger import Ledger
 from nornflow.config.remediation import remediation
 from nornflow.config.render import Renderer
@@ -103,6 +104,8 @@ def test_killed_mid_push_then_resumed_pushes_nothing_twice(tmp_path):
         run_id = ledger.run["run_id"]
         with get_client(sync_client=True) as client:
             assert client.read_flow_run(run_id).state.is_running()  # a killed process cannot say it crashed
+        started = load_record(run_id)  # written when the run started: a run that dies has a record too
+        assert started.flow_run_id == run_id and started.templates is not None
 
         assert cli.main(["resume", run_id]) == 0
 

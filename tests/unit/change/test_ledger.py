@@ -54,3 +54,19 @@ def test_rollback_on_failure_needs_deploy_config():
         Plan.from_dict({"steps": {"s": {"task": "a.b:c", "on_failure": "rollback"}}})
     plan = Plan.from_dict({"on_failure": "rollback", "steps": {"s": {"flow": "deploy_config"}}})
     assert plan.on_failure == "rollback" and plan.steps[0].on_failure is None
+
+
+def test_devices_left_for_their_window_pause_the_ledger_instead_of_ending_it(tmp_path):
+    ledger = _ledger(tmp_path)
+    ledger.backed_up("c0ffee", ["r1", "r2"])
+    ledger.mark("r1", "verified")
+    ledger.mark("r2", "outside-window", "r2: outside its change window; not touched; next window ...")
+    ledger.finish({"applied": 1, "outside-window": 1})
+    run = ledger.run
+    assert "ended" not in run and run["paused"] and run["owner"] is None  # resumable, no process to wait for
+    assert ledger.waiting() == ["r2"]
+    ledger.append({"kind": "resume", "by": "run-2", "owner": owner()})
+    assert "paused" not in ledger.run and ledger.run["owner"] == owner()
+    ledger.mark("r2", "verified")
+    ledger.finish({"verified": 1})
+    assert ledger.run["ended"] and ledger.waiting() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -83,9 +84,82 @@ def test_window_in_another_zone():
 
 def test_freeze_closes_every_window_and_names_itself():
     frozen = decide(FRA, "2026-12-22T22:00")  # a Tuesday night inside the year-end freeze
-    assert not frozen.allowed and frozen.rule == "freeze year-end (year-end freeze)"
+    assert not frozen.allowed and frozen.rule == "freeze year-end (year-end freeze) until Mon 2027-01-04 00:00 CET"
+    assert "(freeze year-end (year-end freeze) until Mon 2027-01-04 00:00 CET)" in frozen.message
     assert frozen.next_opens == utc("2027-01-05T21:00")  # first Tuesday night after the freeze
     assert not decide(LON, "2026-12-22T12:00").allowed  # the freeze applies to hosts without windows too
+
+
+def test_freeze_end_date_is_exclusive():
+    # end: 2027-01-04 is "until 2027-01-04 00:00" Berlin, 2027-01-03 23:00 UTC: the 4th is free again.
+    assert not decide(LON, "2027-01-03T22:59").allowed
+    assert decide(LON, "2027-01-03T23:00").allowed
+
+
+def test_window_starting_in_the_skipped_hour_opens_when_the_gap_ends():
+    # 2026-03-29 in Berlin: 02:00 CET jumps to 03:00 CEST (01:00 UTC). A 02:30 start does not exist that night.
+    gap = parse_calendar({"timezone": "Europe/Berlin", "windows": [
+        {"name": "sun-early", "hosts": ["r1"], "days": "sun", "start": "02:30", "end": "05:00"}]})
+    target = Target("r1")
+    before = check_targets([target], gap, now=utc("2026-03-28T12:00"))["r1"]
+    assert before.next_opens == utc("2026-03-29T01:00") and before.next_closes == utc("2026-03-29T03:00")
+    assert "Sun 2026-03-29 03:00 CEST (01:00 UTC)" in before.message
+    assert not check_targets([target], gap, now=utc("2026-03-29T00:59"))["r1"].allowed
+    assert check_targets([target], gap, now=utc("2026-03-29T01:00"))["r1"].allowed
+    normal = check_targets([target], gap, now=utc("2026-04-04T12:00"))["r1"]  # a week later: 02:30 CEST
+    assert normal.next_opens == utc("2026-04-05T00:30")
+
+
+def test_wall_clock_gap_and_fold():
+    from datetime import date, time
+
+    from nornflow.change.calendar import wall_clock, zone
+
+    berlin, new_york = zone("Europe/Berlin"), zone("America/New_York")
+    assert wall_clock(date(2026, 3, 29), time(2, 30), berlin) == utc("2026-03-29T01:00")
+    assert wall_clock(date(2026, 3, 8), time(2, 0), new_york) == utc("2026-03-08T07:00")  # 03:00 EDT
+    assert wall_clock(date(2026, 10, 25), time(2, 30), berlin) == utc("2026-10-25T00:30")  # first of two 02:30s
+
+
+def test_a_window_on_a_parent_group_matches_hosts_of_child_groups():
+    from nornir.core.inventory import Group, Host, ParentGroups
+
+    core = Group("core")
+    spines = Group("spines", groups=ParentGroups([core]))
+    host = Host("r1", groups=ParentGroups([spines]), data={"site": "fra"})
+    target = Target.of(host)
+    assert target.groups == ("spines", "core")
+    calendar = parse_calendar({"default": "closed", "windows": [
+        {"name": "core-any", "groups": ["core"], "days": "daily", "start": "00:00", "end": "24:00"}]})
+    assert check_targets([target], calendar, now=utc("2026-03-06T12:00"))["r1"].rule == "window core-any"
+
+
+def test_calendar_resolution_parameter_then_environment_then_none(monkeypatch):
+    from nornflow.change.calendar import ENV_CALENDAR, calendar_path
+
+    monkeypatch.delenv(ENV_CALENDAR, raising=False)
+    assert calendar_path(None) is None and load_calendar() is None
+    monkeypatch.setenv(ENV_CALENDAR, "/etc/cal.yaml")
+    assert calendar_path(None) == "/etc/cal.yaml" and calendar_path("mine.yaml") == "mine.yaml"
+
+
+def test_guard_rechecks_each_device_with_a_moving_clock(monkeypatch):
+    from nornir.core.inventory import Host
+
+    from nornflow.change import windows
+    from nornflow.change.exceptions import OutsideWindow
+
+    times = iter([utc("2026-03-03T21:00"), utc("2026-03-04T02:59"), utc("2026-03-04T03:00")])
+    monkeypatch.setattr(windows, "clock", lambda: next(times))
+    guard = windows.WindowGuard(parse_calendar(CALENDAR))
+    first, second = Host("fra-spine-01", data={"site": "fra"}), Host("fra-spine-02", data={"site": "fra"})
+    assert guard.check_targets([Target.of(first), Target.of(second)]).refused == []  # one reading for all
+    assert guard.refusal(first) is None  # 03:59 CET: still inside
+    closed = guard.refusal(second)  # 04:00 CET: the window closed while the first one pushed
+    assert isinstance(closed, OutsideWindow) and "next window Wed 2026-03-04 22:00 CET" in str(closed)
+    late = guard.refused_at_push()
+    assert late.refused == ["fra-spine-02"] and late["fra-spine-02"].next_opens == utc("2026-03-04T21:00")
+    assert windows.WindowGuard(None).refusal(second) is None  # no calendar: nothing to check, no reading
 
 
 def test_one_off_exceptions_open_and_close():
@@ -196,3 +270,56 @@ def test_cli_windows_show(capsys, tmp_path, monkeypatch):
     assert out[1] == "site fra: CLOSED now (outside its change windows)"
     assert out[2].strip().startswith("Tue 2026-03-17 22:00 CET (21:00 UTC)  to  Wed 2026-03-18 04:00 CET")
     assert cli.main(["windows", "show", "--calendar", str(path)]) == 2
+
+
+def test_cli_windows_show_without_a_calendar_reads_none_from_any_directory(capsys, tmp_path, monkeypatch):
+    from nornflow import cli
+    from nornflow.change.calendar import ENV_CALENDAR
+
+    monkeypatch.delenv(ENV_CALENDAR, raising=False)
+    monkeypatch.chdir(tmp_path)  # not the repository root
+    assert cli.main(["windows", "show", "--site", "fra"]) == 0
+    assert capsys.readouterr().out.strip() == ("no change calendar configured: every change is allowed; set "
+                                               "NORNFLOW_CHANGE_CALENDAR or pass --calendar")
+    calendar = Path(__file__).resolve().parents[3] / "deployments" / "change-calendar.yaml"
+    monkeypatch.setenv(ENV_CALENDAR, str(calendar))
+    assert cli.main(["windows", "show", "--site", "fra", "-n", "1"]) == 0
+    assert capsys.readouterr().out.startswith(f"calendar {calendar}")
+
+
+def _inventory(tmp_path) -> str:
+    folder = tmp_path / "inventory"
+    folder.mkdir()
+    (folder / "hosts.yaml").write_text("fra-spine-01: {hostname: 127.0.0.1, platform: cisco_ios, data: {site: fra}}\n"
+                                       "lon-spine-01: {hostname: 127.0.0.1, platform: cisco_ios, data: {site: lon}}\n")
+    (folder / "groups.yaml").write_text("{}\n")
+    (folder / "defaults.yaml").write_text("{}\n")
+    return str(folder)
+
+
+def test_plan_override_reason_lets_closed_generations_and_waves_go_ahead(tmp_path, monkeypatch):
+    import yaml
+
+    from nornflow.change import windows
+    from nornflow.exceptions import PlanError
+    from nornflow.plan.model import Plan
+    from nornflow.plan.windows import generation_stop, wave_gate
+
+    calendar = tmp_path / "cal.yaml"
+    calendar.write_text(yaml.safe_dump(CALENDAR))
+    inventory = _inventory(tmp_path)
+    monkeypatch.setattr(windows, "clock", lambda: utc("2026-03-06T12:00"))  # Friday noon: fra is closed
+    spec = {"change_calendar": str(calendar), "steps": {"push": {"task": "a.b:c", "change": True, "mode": "waves"}}}
+    plan = Plan.from_dict(spec)
+    stop = generation_stop(plan, plan.steps, {"push": ["fra-spine-01"]}, inventory, "generation 1/1", publish=False)
+    assert stop is not None and stop.startswith("plan stopped before generation 1/1: change window: fra-spine-01: "
+                                                "outside its change window")
+    urgent = Plan.from_dict({**spec, "override_reason": " INC-9 core down ", "override_by": "alice"})
+    assert urgent.override_reason == "INC-9 core down"
+    assert generation_stop(urgent, urgent.steps, {"push": ["fra-spine-01"]}, inventory, "g", publish=False) is None
+    closed = wave_gate(plan.steps[0], inventory, str(calendar), publish=False)
+    opened = wave_gate(urgent.steps[0], inventory, str(calendar), urgent.override_reason, publish=False)
+    assert closed is not None and closed(["fra-spine-01"]) is not None
+    assert opened is not None and opened(["fra-spine-01"]) is None
+    with pytest.raises(PlanError, match=r"override_reason: .*needs a reason"):
+        Plan.from_dict({**spec, "override_reason": "  "})

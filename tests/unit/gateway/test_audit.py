@@ -7,7 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nornflow.gateway.audit import GENESIS, AuditLog, record_hash, redact_detail
+from nornflow.gateway.audit import (
+    GENESIS,
+    KEYED,
+    AuditLog,
+    AuditVerification,
+    check_against_event,
+    read_key,
+    record_hash,
+    redact_detail,
+)
 
 TOKEN = "nft_0123456789abcdef_89abcdef_" + "a" * 32 + "_" + "b" * 64
 
@@ -38,7 +47,10 @@ def test_records_are_chained_and_verify(tmp_path):
     assert [r["seq"] for r in records] == [1, 2, 3, 4, 5]
     assert records[0]["prev"] == GENESIS
     assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(records))
-    assert all(record_hash(r) == r["hash"] for r in records)
+    key = read_key(tmp_path / "audit.key")
+    assert key is not None and (tmp_path / "audit.key").stat().st_mode & 0o777 == 0o600
+    assert all(r["alg"] == KEYED and record_hash(r, key) == r["hash"] for r in records)
+    assert all(record_hash(r) != r["hash"] for r in records)  # plain SHA-256 is not the scheme any more
     assert records[0]["outcome"] == "ok" and records[0]["status"] == 201
     datetime.fromisoformat(records[0]["ts"])
     result = log.verify()
@@ -81,7 +93,7 @@ def test_a_rehashed_forgery_breaks_the_chain_at_the_next_record(tmp_path):
     lines = _lines(log)
     forged = json.loads(lines[1])
     forged["user"] = "mallory"
-    forged["hash"] = record_hash(forged)
+    forged["hash"] = record_hash(forged, read_key(tmp_path / "audit.key"))  # someone who holds the key
     lines[1] = json.dumps(forged) + "\n"
     log.path.write_text("".join(lines))
     result = log.verify()
@@ -202,3 +214,98 @@ def test_action_names_must_fit_an_event_name(tmp_path):
     log = AuditLog(tmp_path / "audit.jsonl")
     with pytest.raises(ValueError, match="action"):
         log.append(action="Login OK")
+
+
+# keyed chain and anchor ---------------------------------------------------------------------
+
+
+def _rewrite_from(lines: list[str], start: int, key: bytes | None, keep_alg: bool) -> list[str]:
+    """Rewrite records from index ``start`` on (user changed) and re-chain them as a forger would."""
+    out = lines[:start]
+    prev = json.loads(lines[start - 1])["hash"] if start else GENESIS
+    for line in lines[start:]:
+        record = json.loads(line)
+        record["user"] = "mallory"
+        record["prev"] = prev
+        if not keep_alg:
+            record.pop("alg")
+        record["hash"] = prev = record_hash(record, key)
+        out.append(json.dumps(record) + "\n")
+    return out
+
+
+def test_deleting_the_newest_record_is_found_by_the_anchor(tmp_path):
+    log = _filled(tmp_path)
+    log.path.write_text("".join(_lines(log)[:-1]))
+    result = log.verify()
+    assert not result.ok and result.records == 4
+    assert "ends at seq 4" in result.problem and "anchor says seq 5" in result.problem and "deleted" in result.problem
+
+
+def test_deleting_the_newest_records_stays_found_after_more_appends(tmp_path):
+    log = _filled(tmp_path)
+    log.path.write_text("".join(_lines(log)[:-2]))
+    log.close()
+    reopened = AuditLog(tmp_path / "audit.jsonl")
+    reopened.append(action="login.ok", user="alice")
+    reopened.append(action="login.ok", user="alice")  # seq 4 and 5 again, with other hashes
+    result = reopened.verify()
+    assert not result.ok and "record seq 5 is not the one the anchor names" in result.problem
+
+
+@pytest.mark.parametrize(("key", "keep_alg"), [(None, False), (b"guessed-key" * 3, True), (None, True)],
+                         ids=["downgraded-to-sha256", "wrong-key", "sha256-claiming-hmac"])
+def test_a_chain_rewritten_from_the_middle_without_the_key_is_found(tmp_path, key, keep_alg):
+    log = _filled(tmp_path)
+    log.path.write_text("".join(_rewrite_from(_lines(log), 2, key, keep_alg)))
+    result = log.verify()
+    assert not result.ok and result.seq == 3, result
+    assert "without the key" in result.problem or "without the audit key" in result.problem
+
+
+def test_a_whole_log_rewritten_without_the_key_is_found_even_without_the_anchor(tmp_path):
+    log = _filled(tmp_path)
+    log.path.write_text("".join(_rewrite_from(_lines(log), 0, None, False)))
+    (tmp_path / "audit.anchor").unlink()
+    result = log.verify()
+    assert not result.ok and "anchor" in result.problem and "missing" in result.problem
+
+
+def test_a_forged_anchor_is_found(tmp_path):
+    log = _filled(tmp_path)
+    anchor = json.loads((tmp_path / "audit.anchor").read_text())
+    (tmp_path / "audit.anchor").write_text(json.dumps({**anchor, "seq": 3}))
+    result = log.verify()
+    assert not result.ok and "forged" in result.problem
+
+
+def test_an_unkeyed_log_from_before_keys_verifies_and_continues_keyed(tmp_path):
+    path, prev, lines = tmp_path / "audit.jsonl", GENESIS, []
+    for seq in (1, 2):
+        record = {"seq": seq, "ts": "2026-01-01T00:00:00+00:00", "workspace": None, "user": "old", "action": "write",
+                  "outcome": "ok", "ip": None, "method": None, "path": None, "status": None, "detail": {},
+                  "prev": prev}
+        record["hash"] = prev = record_hash(record)
+        lines.append(json.dumps(record) + "\n")
+    path.write_text("".join(lines))
+    log = AuditLog(path)
+    legacy = log.verify()
+    assert legacy.ok and legacy.records == 2 and legacy.notes and not (tmp_path / "audit.key").exists()
+    assert log.append(action="login.ok", user="alice")["alg"] == KEYED
+    result = log.verify()
+    assert result.ok and result.records == 3 and not result.notes, result
+    # A keyed record may not be followed by an unkeyed one: that is a downgrade.
+    log.path.write_text("".join(_rewrite_from(_lines(log), 2, None, False)))
+    assert not log.verify().ok
+
+
+def test_the_newest_event_is_compared_with_the_log(tmp_path):
+    log = _filled(tmp_path)
+    result = log.verify()
+    hashes = {json.loads(line)["seq"]: json.loads(line)["hash"] for line in _lines(log)}
+    assert check_against_event(result, hashes, 5, hashes[5], "core") is None
+    assert check_against_event(result, hashes, 3, hashes[3], "core") is None  # noisy records are not all shipped
+    assert "ends at seq 5" in check_against_event(result, hashes, 7, "f" * 64, "core")
+    assert "rewritten" in check_against_event(result, hashes, 4, "f" * 64, "core")
+    truncated = AuditVerification(True, 3, head=(3, hashes[3]))
+    assert "newest 2 record(s) were deleted" in check_against_event(truncated, hashes, 5, hashes[5], "core")

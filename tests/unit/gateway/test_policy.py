@@ -255,3 +255,31 @@ def test_roles():
         perms_for(["viewer", "admin"])
     with pytest.raises(RoleError):
         perms_for(["Viewer"])
+
+
+def test_a_retry_without_the_approver_role_is_checked_for_a_change_run():
+    retry = {"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True}
+    runner = authorize("POST", SET_STATE, [], retry, perms_for(["runner"]))
+    assert runner.allowed and runner.check_change_retry == RUN_ID  # the gateway reads the run's flow next
+    assert authorize("POST", SET_STATE, [], retry, perms_for(["owner"])).check_change_retry is None
+    cancel = authorize("POST", SET_STATE, [], {"state": {"type": "CANCELLING"}}, perms_for(["runner"]))
+    assert cancel.allowed and cancel.check_change_retry is None
+
+
+def test_change_window_defaults_on_deployments():
+    from nornflow.gateway.changes import guard_deployment_defaults
+
+    developer, owner = perms_for(["developer"]), perms_for(["owner"])
+    refusal, _ = guard_deployment_defaults({"parameters": {"override_reason": "always"}}, "dev", developer)
+    assert refusal and "override_reason as a deployment default" in refusal and "approver" in refusal
+    schema = {"parameter_openapi_schema": {"properties": {"resume_of": {"type": "string", "default": "abc"}}}}
+    refusal, _ = guard_deployment_defaults(schema, "dev", developer)
+    assert refusal and "resume_of" in refusal
+    blank = {"parameters": {"override_reason": "  ", "override_by": "someone", "x": 1},
+             "parameter_openapi_schema": {"properties": {"override_reason": {"default": None}}}}
+    assert guard_deployment_defaults(blank, "dev", developer) == (None, [])
+    assert blank["parameters"] == {"override_reason": "  ", "x": 1}  # nobody claims an override they did not make
+    body = {"parameters": {"override_reason": "INC-1", "override_by": "mallory"}}
+    refusal, overrides = guard_deployment_defaults(body, "otto", owner)
+    assert refusal is None and body["parameters"]["override_by"] == "otto"
+    assert overrides == [{"reason": "INC-1", "override_by": "otto", "as": "deployment default"}]

@@ -115,3 +115,51 @@ def test_login_guard_memory_is_bounded():
     clock.advance(61)
     guard.failure("late")
     assert len(guard) == 1
+
+
+def test_throttle_lets_one_record_through_per_window_and_counts_the_rest():
+    from nornflow.gateway.ratelimit import Throttle
+
+    clock = FakeClock()
+    throttle = Throttle(10, clock=clock, max_keys=50)
+    assert throttle.allow("ip-1") == 0
+    assert [throttle.allow("ip-1") for _ in range(5)] == [None] * 5
+    assert throttle.allow("ip-2") == 0  # another key is not muted
+    clock.advance(10)
+    assert throttle.allow("ip-1") == 5  # the record kept says how many were left out
+    for i in range(500):
+        throttle.allow(f"flood-{i}")
+    assert len(throttle) <= 50
+
+
+def test_client_ip_trusts_x_forwarded_for_only_from_a_trusted_proxy():
+    from nornflow.gateway.http import client_ip, trusted_networks
+
+    proxies = trusted_networks(["10.0.0.0/8", "192.0.2.7"])
+    forwarded = {"x-forwarded-for": "198.51.100.1, 203.0.113.9, 10.1.1.1"}
+    assert client_ip("203.0.113.50", forwarded, ()) == "203.0.113.50"  # no proxies trusted: the header is ignored
+    assert client_ip("203.0.113.50", forwarded, proxies) == "203.0.113.50"  # the peer is not a proxy
+    assert client_ip("10.2.3.4", forwarded, proxies) == "203.0.113.9"  # right-most untrusted hop
+    assert client_ip("192.0.2.7", {}, proxies) == "192.0.2.7"
+    assert client_ip("10.2.3.4", {"x-forwarded-for": "not-an-ip"}, proxies) == "10.2.3.4"
+    with pytest.raises(ValueError, match="trusted_proxies: 'nonsense'"):
+        trusted_networks(["nonsense"])
+
+
+def test_login_guard_per_user_lockout_is_a_short_cooldown():
+    clock = FakeClock()
+    users = LoginGuard(max_failures=10, window_seconds=300, lockout_seconds=60, clock=clock)
+    for _ in range(10):  # ten addresses, one guess each, at one user
+        users.failure("user:vera")
+    assert 0 < users.check("user:vera") <= 60
+    clock.advance(61)
+    assert users.check("user:vera") == 0.0  # the real user gets back in after the cooldown
+
+
+def test_redirects_to_the_internal_server_are_made_relative():
+    from nornflow.gateway.http import internal_location
+
+    base = "http://127.0.0.1:4321"
+    assert internal_location("http://127.0.0.1:4321/w/core/api/flows/?x=1", base) == "/w/core/api/flows/?x=1"
+    assert internal_location("/w/core/api/flows/", base) == "/w/core/api/flows/"
+    assert internal_location("https://docs.prefect.io/", base) == "https://docs.prefect.io/"

@@ -186,4 +186,105 @@ def test_the_shipped_example_config_is_valid(tmp_path: Path) -> None:
     settings = load_settings(example, tls_cert=cert, tls_key=key)
     assert [ws.name for ws in settings.workspaces] == ["core", "datacenter"]
     assert settings.tls_enabled and settings.public_base_url == "https://netops.example.com:8443"
-    assert all(ws.database_url and ws.database_url.startswith("postgresql+asyncpg://") for ws in settings.workspaces)
+    assert all(ws.database_url_value("").startswith("postgresql+asyncpg://") for ws in settings.workspaces)
+
+
+def test_the_shipped_prod_overlay_layers_over_the_example(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[3] / "deployments" / "gateway.example.yaml"
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    settings = load_settings(example, env="prod", tls_cert=cert, tls_key=key)
+    core, dc = settings.workspace("core"), settings.workspace("datacenter")
+    assert settings.public_base_url == "https://netops.example.com" and settings.session_idle_minutes == 15
+    assert settings.port == 8443  # from the base file
+    assert "db.example.com" in core.database_url_value("") and core.four_eyes  # merged field by field
+    assert "127.0.0.1" in dc.database_url_value("")
+    assert list(core.env) == ["PREFECT_API_DATABASE_PASSWORD"]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_environment_file_from_the_config_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "conf"
+    _write(folder / "gateway.yaml", "port: 9001\nworkspaces:\n  - {name: core}\n  - {name: lab, four_eyes: false}\n")
+    _write(folder / "gateway.prod.yaml", "port: 9443\nworkspaces:\n  - {name: core, four_eyes: false}\n")
+    monkeypatch.setenv("NORNFLOW_CONFIG_DIR", str(folder))
+    assert load_settings().port == 9001
+    monkeypatch.setenv("NORNFLOW_ENV", "prod")
+    prod = load_settings()
+    assert prod.port == 9443 and [w.name for w in prod.workspaces] == ["core", "lab"]
+    assert prod.workspace("core").four_eyes is False and prod.workspace("lab").four_eyes is False
+    monkeypatch.setenv("NORNFLOW_ENV", "staging")  # no gateway.staging.yaml: NORNFLOW_ENV is shared, so fine
+    assert load_settings().port == 9001
+    with pytest.raises(GatewaySettingsError, match=r"--env staging: no gateway settings file .*gateway.staging.yaml"):
+        load_settings(env="staging")  # asked for explicitly: say it is missing
+
+
+def test_deployments_gateway_yaml_is_read_by_default(tmp_path):
+    _write(tmp_path / "deployments" / "gateway.yaml", "port: 9002\n")
+    assert load_settings().port == 9002
+
+
+def test_an_error_names_the_setting_and_the_file_it_came_from(tmp_path, monkeypatch):
+    folder = tmp_path / "conf"
+    base = _write(folder / "gateway.yaml", "port: 9001\nworkspaces:\n  - {name: core}\n")
+    prod = _write(folder / "gateway.prod.yaml", "session_idle_minutes: 0\nworkspaces:\n  - {name: core, port: 0}\n")
+    monkeypatch.setenv("NORNFLOW_CONFIG_DIR", str(folder))
+    with pytest.raises(GatewaySettingsError) as info:
+        load_settings(env="prod")
+    text = str(info.value)
+    assert f"NORNFLOW_SESSION_IDLE_MINUTES (YAML key 'session_idle_minutes' in {prod})" in text
+    assert f"(YAML key 'workspaces[0].port' in {prod})" in text
+    assert str(base) not in text
+    monkeypatch.setenv("NORNFLOW_SESSION_IDLE_MINUTES", "0")  # the environment wins: do not blame the file
+    with pytest.raises(GatewaySettingsError) as info:
+        load_settings(env="prod")
+    assert "NORNFLOW_SESSION_IDLE_MINUTES (YAML key 'session_idle_minutes'):" in str(info.value)
+
+
+PASSWORD = "s3cr3t-Pa55word-xyz"
+
+
+def test_a_database_password_never_shows(tmp_path, caplog):
+    url = f"postgresql+asyncpg://prefect:{PASSWORD}@db:5432/core"
+    ws = WorkspaceSettings(name="core", database_url=url)
+    assert PASSWORD not in repr(ws) and PASSWORD not in str(ws) and PASSWORD not in repr(load_settings(
+        workspaces=[{"name": "core", "database_url": url}]))
+    assert ws.database_url_value("") == url
+    bad = f"mysql://prefect:{PASSWORD}@db/core"
+    with pytest.raises(GatewaySettingsError) as info:
+        load_settings(workspaces=[{"name": "core", "database_url": bad}])
+    assert "workspaces[0].database_url" in str(info.value) and "'mysql'" in str(info.value)
+    assert PASSWORD not in str(info.value)
+    _write(tmp_path / "deployments" / "gateway.yaml", f"workspaces:\n  - {{name: core, database_url: [{PASSWORD}]}}\n")
+    with pytest.raises(GatewaySettingsError) as info:
+        load_settings()
+    assert "database_url" in str(info.value) and PASSWORD not in str(info.value)
+
+
+def test_workspace_env_reaches_the_server_env_only_unwrapped_there():
+    ws = WorkspaceSettings(name="core", env={"PREFECT_API_DATABASE_PASSWORD": PASSWORD,
+                                             "PGSSLMODE": "secret:nornflow-vault/prod:db#sslmode"})
+    assert PASSWORD not in repr(ws)
+    seen: list[str] = []
+    env = ws.server_env(lambda ref: seen.append(ref) or "require")
+    assert env == {"PREFECT_API_DATABASE_PASSWORD": PASSWORD, "PGSSLMODE": "require"}
+    assert seen == ["secret:nornflow-vault/prod:db#sslmode"]
+    with pytest.raises(GatewaySettingsError, match="PGSSLMODE is a secret reference"):
+        ws.server_env()
+
+
+@pytest.mark.parametrize(("env", "needle"), [
+    ({"PREFECT_SERVER_API_AUTH_STRING": "x"}, "set by the gateway itself"),
+    ({"lower": "x"}, "not an environment variable name"),
+    ({"X": "secret:Bad Ref"}, "malformed secret reference"),
+])
+def test_workspace_env_is_checked(env, needle):
+    with pytest.raises(GatewaySettingsError, match=needle) as info:
+        load_settings(workspaces=[{"name": "core", "env": env}])
+    assert "workspaces[0].env" in str(info.value)

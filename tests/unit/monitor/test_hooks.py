@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from nornflow import redaction
@@ -80,7 +82,25 @@ def test_health_report_puts_degraded_checks_first_with_their_fix():
     assert summary(checks) == "1 of 3 checks degraded: work-pool.lab"
     assert summary([checks[0]]) == "healthy: 1 checks ok, 0 skipped"
     text = markdown(checks)
-    assert text.startswith("# ❌ Stack degraded")
+    assert text.startswith("# Stack DEGRADED")
+    assert "| **DEGRADED** | `work-pool.lab` |" in text
+    assert not re.search("[\u2600-\u27bf\ufe0f\U0001f000-\U0001ffff]", text)  # emoji: boxes without a font
     assert text.index("work-pool.lab") < text.index("`api`")
     out = lines(checks)
     assert out[0].startswith("DEGRADED work-pool.lab: no live worker") and "fix: prefect worker start" in out[0]
+
+
+def test_counts_merged_from_shards_replace_the_per_host_ones_and_are_checked():
+    counts = progress.Counts("backup_configs", 10)
+    counts.set(4, 3, 1)
+    assert counts.describe() == "backup_configs: 4 of 10 hosts (40%): 3 ok, 1 failed"
+    assert progress.parse_counts(counts.describe()) == (4, 10, 3, 1)
+    assert progress.parse_counts("Progress: 40%") is None
+    with pytest.raises(ValueError, match=r"ok \(3\) \+ failed \(2\) exceed done \(4\)"):
+        counts.set(4, 3, 2)
+    with pytest.raises(ValueError, match="progress done must be a whole number >= 0, got -1"):
+        counts.set(-1, 0, 0)
+    none = progress.start("x", 3)                       # no flow run: nothing to publish, nothing to wait for
+    none.update(1, 1, 0)
+    none.finish()
+    assert progress.follow("x", 3, []).counts is None

@@ -1,8 +1,9 @@
-"""The errors an inventory source raises; all are :class:`~nornflow.exceptions.InventoryError`.
+"""The exceptions an inventory source raises; all are :class:`~nornflow.exceptions.InventoryError`.
 
 Whole-run problems (the server is down, the token is refused, the query is rejected) raise
-before any host runs. A problem with one device never raises here: the device becomes an
-:class:`~nornflow.sources.hosts.UnusableHost` that fails alone with the reason.
+before any host runs. A problem with one device never fails a load: the device becomes an
+:class:`~nornflow.sources.loader.UnusableHost`, whose first session raises :class:`UnusableDevice`
+with the reason, so that host fails alone.
 """
 
 from __future__ import annotations
