@@ -16,7 +16,12 @@ does not end through ``final_state`` calls :func:`emit_run_events` itself.
 - payload: host, flow, task, outcome, changed, duration, attempts, error (redacted, cut to
   500 characters), flow_run_id, flow_run_name, deployment_id, platform, site, role.
 
-``emit_event`` only queues: Prefect's event worker sends the events from its own thread.
+Inside a synchronous flow run the events go to the server in one ``POST /events`` per 250
+devices, over the flow run's own API client: Prefect's ``emit_event`` would build, enrich and
+send them one websocket message at a time on its events thread, which cost a 100-device
+backup ~12% of its time at the end of the run. The related resources are the ones Prefect's
+events worker adds, read from the run context (flow run, flow, deployment, work queue, tags);
+anywhere else (an async flow, a failed POST) ``emit_event`` queues them as before.
 """
 
 from __future__ import annotations
@@ -86,7 +91,7 @@ def prepare() -> None:
 
 
 def emit_run_events(result: RunResult, *, flow: str | None = None) -> int:
-    """Emit one ``nornflow.device.run.<outcome>`` event per record; returns how many were queued.
+    """Emit one ``nornflow.device.run.<outcome>`` event per record; returns how many were sent or queued.
 
     Nothing is emitted outside a flow run or with ``NORNFLOW_MONITOR`` excluding ``events``.
     """
@@ -97,17 +102,69 @@ def emit_run_events(result: RunResult, *, flow: str | None = None) -> int:
         return 0
     flow_name, run = context
     flow_name = flow or flow_name
+    events = [(f"{RUN_EVENT}.{outcome(record)}", device_resource(record.host),
+               payload(record, flow=flow_name, task=result.name, run=run)) for record in result.records]
+    related = [flow_resource(flow_name)]
+    if _post(events, related):
+        return len(events)
     from prefect.events import emit_event
 
-    related = [flow_resource(flow_name)]
     sent = 0
-    for record in result.records:
-        event = emit_event(
-            event=f"{RUN_EVENT}.{outcome(record)}", resource=device_resource(record.host), related=related,
-            payload=payload(record, flow=flow_name, task=result.name, run=run),
-        )
-        sent += event is not None
-    if sent < len(result.records):
-        log.debug("%d of %d device events were not queued (no events client)", len(result.records) - sent,
-                  len(result.records))
+    for name, resource, body in events:
+        sent += emit_event(event=name, resource=resource, related=related, payload=body) is not None
+    if sent < len(events):
+        log.debug("%d of %d device events were not queued (no events client)", len(events) - sent, len(events))
     return sent
+
+
+BULK = 250  # events per POST /events (a device event is under 1 KB)
+
+
+def _run_related() -> list[dict[str, str]]:
+    """What Prefect's events worker relates a run's events to, from the run context (no API read)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return []
+    run = ctx.flow_run
+    related = [{"prefect.resource.id": f"prefect.flow-run.{run.id}", "prefect.resource.role": "flow-run",
+                "prefect.resource.name": run.name}]
+    if run.flow_id:
+        related.append({"prefect.resource.id": f"prefect.flow.{run.flow_id}", "prefect.resource.role": "flow",
+                        **({"prefect.resource.name": ctx.flow.name} if ctx.flow is not None else {})})
+    if run.deployment_id:
+        related.append({"prefect.resource.id": f"prefect.deployment.{run.deployment_id}",
+                        "prefect.resource.role": "deployment"})
+    if run.work_queue_id:
+        related.append({"prefect.resource.id": f"prefect.work-queue.{run.work_queue_id}",
+                        "prefect.resource.role": "work-queue",
+                        **({"prefect.resource.name": run.work_queue_name} if run.work_queue_name else {})})
+    related += [{"prefect.resource.id": f"prefect.tag.{tag}", "prefect.resource.role": "tag"}
+                for tag in sorted(run.tags or ())]
+    return related
+
+
+def _post(events: list[tuple[str, dict[str, str], dict[str, Any]]], related: list[dict[str, str]]) -> bool:
+    """Send ``events`` with the flow run's own synchronous client, in bulk; False when that cannot be done."""
+    try:
+        import uuid
+        from datetime import UTC, datetime
+
+        from prefect.client.orchestration import SyncPrefectClient
+        from prefect.context import FlowRunContext
+
+        ctx = FlowRunContext.get()
+        client = getattr(ctx, "client", None)
+        if not isinstance(client, SyncPrefectClient):
+            return False
+        occurred = datetime.now(UTC).isoformat()
+        related = [*related, *_run_related()]
+        body = [{"id": str(uuid.uuid4()), "occurred": occurred, "event": name, "resource": resource,
+                 "related": related, "payload": payload} for name, resource, payload in events]
+        for start in range(0, len(body), BULK):
+            client._client.post("/events", json=body[start:start + BULK]).raise_for_status()
+        return True
+    except Exception as exc:  # the events still go, one at a time through Prefect's events worker
+        log.debug("bulk device events failed (%s); sending them through emit_event", type(exc).__name__)
+        return False
