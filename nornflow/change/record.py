@@ -462,7 +462,9 @@ def publish_record(record: RunRecord, artifact_key: str, backup_dir: str | Path 
     """The ``<artifact_key>-record`` artifact; with ``backup_dir``, the JSON committed there (its commit)."""
     from prefect.artifacts import create_markdown_artifact
 
-    create_markdown_artifact(key=f"{artifact_key}-record", markdown=record.markdown(),
+    from nornflow.reporting import artifact_key as valid_key  # "backup-configs site=fra" (a shard) -> a valid key
+
+    create_markdown_artifact(key=valid_key(f"{artifact_key}-record"), markdown=record.markdown(),
                              description=f"reproducibility record of {record.flow}")
     if backup_dir is None:
         return None

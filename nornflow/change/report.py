@@ -35,7 +35,9 @@ def publish_window(verdict: WindowCheck, flow_key: str) -> None:
     """The ``<flow_key>-window`` artifact, and the override/outside events."""
     from prefect.artifacts import create_markdown_artifact
 
-    create_markdown_artifact(key=f"{flow_key}-window", markdown=window_markdown(verdict),
+    from nornflow.reporting import artifact_key
+
+    create_markdown_artifact(key=artifact_key(f"{flow_key}-window"), markdown=window_markdown(verdict),
                              description=f"change windows: {verdict.summary()}")
     emit_window_events(verdict)
 
