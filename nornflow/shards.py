@@ -47,7 +47,7 @@ from pydantic import BaseModel
 from nornflow.engine import final_state
 from nornflow.exceptions import NornFlowError
 from nornflow.inventory import HostFilter, load_nornir
-from nornflow.monitor import device_events
+from nornflow.monitor import device_events, progress
 from nornflow.records import HostRecord, RunResult
 
 #: Tag on every shard flow run (the zombie automation can match it).
@@ -356,6 +356,8 @@ def run_sharded(
     poll = poll_seconds if poll_seconds is not None else float(os.environ.get("NORNFLOW_SHARD_POLL_SECONDS", "5"))
 
     launched = [_launch(shard, parameters, parent, result_storage) for shard in planned]
+    # the parent's own progress artifact: the sum of its shards' as they report
+    watch = progress.follow(f"{flow_name} all shards", len(names), [r.flow_run.id for r, _ in launched], every=poll)
     final = _wait([r.flow_run.id for r, _ in launched if not r.reused], poll, timeout)
     runs = []
     for run, ticket in launched:
@@ -363,7 +365,9 @@ def run_sharded(
             run.flow_run = final[run.flow_run.id]
             run.report = _report_of(run.flow_run, ticket, final_only=True)
         runs.append(run)
-    return _merge(flow_name, nr, names, runs, time.perf_counter() - started)
+    merged = _merge(flow_name, nr, names, runs, time.perf_counter() - started)
+    watch.finish(merged.result.records)
+    return merged
 
 
 def _launch(shard: Shard, parameters: dict[str, Any], parent: str, result_storage: str | None,

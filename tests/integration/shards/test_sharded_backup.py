@@ -130,6 +130,10 @@ def test_sharded_backup_by_site_runs_one_shard_on_each_worker(stack):
     assert run["state_type"] == "COMPLETED", run["state"]
     message = run["state"]["message"]
     assert message.startswith("backup_configs: 8/8 hosts ok") and "(2 shards)" in message
+    progress = server.api("POST", "/artifacts/filter", {  # the parent's own, summing its shards'
+        "artifacts": {"flow_run_id": {"any_": [parent]}, "key": {"any_": ["backup-configs-all-shards-progress"]}},
+        "sort": "CREATED_DESC"})
+    assert progress and float(progress[0]["data"]) == 100.0, progress
     shards = shard_runs(server, parent)
     assert sorted(shards) == sorted(SITES)
     assert all(s["state_type"] == "COMPLETED" and s["tags"] and "nornflow-shard" in s["tags"] for s in shards.values())
