@@ -17,7 +17,8 @@ does not end through ``final_state`` calls :func:`emit_run_events` itself.
   500 characters), flow_run_id, flow_run_name, deployment_id, platform, site, role.
 
 Inside a synchronous flow run the events go to the server in one ``POST /events`` per 250
-devices, over the flow run's own API client: Prefect's ``emit_event`` would build, enrich and
+devices, over the flow run's own API client, from a thread: the flow returns without waiting
+(:func:`flush` waits, and runs at process exit). Prefect's ``emit_event`` would build, enrich and
 send them one websocket message at a time on its events thread, which cost a 100-device
 backup ~12% of its time at the end of the run. The related resources are the ones Prefect's
 events worker adds, read from the run context (flow run, flow, deployment, work queue, tags);
@@ -26,8 +27,12 @@ anywhere else (an async flow, a failed POST) ``emit_event`` queues them as befor
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import contextvars
 import logging
+import threading
+import time
 from typing import Any
 
 from nornflow.monitor import enabled
@@ -146,7 +151,13 @@ def _run_related() -> list[dict[str, str]]:
 
 
 def _post(events: list[tuple[str, dict[str, str], dict[str, Any]]], related: list[dict[str, str]]) -> bool:
-    """Send ``events`` with the flow run's own synchronous client, in bulk; False when that cannot be done."""
+    """Hand ``events`` to a thread that sends them with the flow run's own client, in bulk; False when
+    that cannot be done here (then the caller queues them through ``emit_event``).
+
+    The flow returns without waiting for the server to take them, as with Prefect's own events:
+    the client is entered here (Prefect closes it when its last user leaves, so the flow's end does
+    not cut the send short), and :func:`flush`, also run at process exit, waits for the sends.
+    """
     try:
         import uuid
         from datetime import UTC, datetime
@@ -160,11 +171,49 @@ def _post(events: list[tuple[str, dict[str, str], dict[str, Any]]], related: lis
             return False
         occurred = datetime.now(UTC).isoformat()
         related = [*related, *_run_related()]
-        body = [{"id": str(uuid.uuid4()), "occurred": occurred, "event": name, "resource": resource,
-                 "related": related, "payload": payload} for name, resource, payload in events]
-        for start in range(0, len(body), BULK):
-            client._client.post("/events", json=body[start:start + BULK]).raise_for_status()
-        return True
-    except Exception as exc:  # the events still go, one at a time through Prefect's events worker
-        log.debug("bulk device events failed (%s); sending them through emit_event", type(exc).__name__)
+        body: list[dict[str, Any]] = [
+            {"id": str(uuid.uuid4()), "occurred": occurred, "event": name, "resource": resource,
+             "related": related, "payload": payload} for name, resource, payload in events]
+        client.__enter__()
+    except Exception as exc:
+        log.debug("bulk device events not possible (%s); sending them through emit_event", type(exc).__name__)
         return False
+
+    def send() -> None:
+        try:
+            for start in range(0, len(body), BULK):
+                client._client.post("/events", json=body[start:start + BULK]).raise_for_status()
+        except Exception as exc:  # then one at a time through Prefect's events worker
+            log.debug("bulk device events failed (%s); sending them through emit_event", type(exc).__name__)
+            from prefect.events import emit_event
+
+            for name, resource, payload in events:
+                emit_event(event=name, resource=resource, related=related, payload=payload)
+        finally:
+            client.__exit__(None, None, None)
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(send,), daemon=True,
+                              name="nornflow-device-events")
+    with _sending_lock:
+        _sending[:] = [t for t in _sending if t.is_alive()]
+        _sending.append(thread)
+        if not _exit_hook["registered"]:
+            atexit.register(flush)
+            _exit_hook["registered"] = True
+    thread.start()
+    return True
+
+
+_sending: list[threading.Thread] = []
+_sending_lock = threading.Lock()
+_exit_hook = {"registered": False}
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Wait (at most ``timeout`` seconds in all) until the device events handed over are sent."""
+    deadline = time.monotonic() + timeout
+    with _sending_lock:
+        pending = list(_sending)
+    for thread in pending:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(t.is_alive() for t in pending)

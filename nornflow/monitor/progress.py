@@ -46,7 +46,8 @@ _open_lock = threading.Lock()
 
 
 def flush(timeout: float = FLUSH_TIMEOUT) -> bool:
-    """Wait (at most ``timeout`` seconds in all) until every finished run's last update is sent.
+    """Wait (at most ``timeout`` seconds in all) until every finished run's last update (and its
+    device events, :func:`nornflow.monitor.device_events.flush`) is sent.
 
     Returns whether all were sent. It also runs when the process exits.
     """
@@ -55,7 +56,8 @@ def flush(timeout: float = FLUSH_TIMEOUT) -> bool:
         pending = list(_open)
     for watch in pending:
         watch.join(max(0.0, deadline - time.monotonic()))
-    return not any(w.alive for w in pending)
+    events_sent = device_events.flush(max(0.0, deadline - time.monotonic()))  # the runs' device events too
+    return not any(w.alive for w in pending) and events_sent
 
 
 @functools.cache

@@ -13,7 +13,7 @@ from nornflow.flows import deploy_config
 from nornflow.plan import Plan
 from tests.integration.change.conftest import FRIDAY_NOON, TUESDAY_NIGHT, WEDNESDAY_0350
 from tests.integration.config.conftest import TEMPLATES
-from tests.support.events import record_emitted
+from tests.support.events import record_device_run_events
 from tests.support.prefect_api import artifacts, flow_run_id, logs
 
 #: Every device changes Tue-Thu 22:00-04:00 Berlin; a window closing within 15 minutes counts as closed.
@@ -175,13 +175,11 @@ def test_plan_override_reason_runs_a_closed_generation_and_is_recorded(lab, cale
 def test_window_closing_between_devices_then_resume_outside_and_inside_it(
         lab, pristine, tmp_path, set_clock, change_events, monkeypatch, capsys):
     """Per device before its first line; then `nornflow resume` under the same window rules."""
-    import prefect.events
-
     from nornflow import cli
 
     calendar = tmp_path / "everywhere.yaml"
     calendar.write_text(yaml.safe_dump(EVERYWHERE), encoding="utf-8")
-    device_events = record_emitted(monkeypatch, prefect.events)
+    device_events = record_device_run_events(monkeypatch)
     # The run's check reads 23:00 CET; the first device's too; then 03:50 CET (closing within the margin).
     read = set_clock(TUESDAY_NIGHT, TUESDAY_NIGHT, WEDNESDAY_0350)
     state = _deploy(lab, tmp_path, str(calendar), max_sessions=1)
@@ -233,11 +231,10 @@ def test_window_closing_between_devices_then_resume_outside_and_inside_it(
 
 
 def test_every_early_end_publishes_device_events_and_a_record(lab, pristine, tmp_path, monkeypatch):
-    import prefect.events
 
     from nornflow.change.replay import load_record
 
-    device_events = record_emitted(monkeypatch, prefect.events)
+    device_events = record_device_run_events(monkeypatch)
     dry = deploy_config(inventory=str(lab.inventory_dir), templates=TEMPLATES, backup_dir=str(tmp_path / "bk"),
                         dry_run=True, return_state=True)
     record = load_record(str(flow_run_id(dry)))
