@@ -123,6 +123,7 @@ def emit_run_events(result: RunResult, *, flow: str | None = None) -> int:
 
 
 BULK = 250  # events per POST /events (a device event is under 1 KB)
+FINAL_STATE_WAIT = 5.0  # seconds a hand-over waits for its run's final state before sending anyway
 
 
 def _run_related() -> list[dict[str, str]]:
@@ -154,8 +155,9 @@ def _post(events: list[tuple[str, dict[str, str], dict[str, Any]]], related: lis
     """Hand ``events`` to a thread that sends them with the flow run's own client, in bulk; False when
     that cannot be done here (then the caller queues them through ``emit_event``).
 
-    The flow returns without waiting for the server to take them, as with Prefect's own events:
-    the client is entered here (Prefect closes it when its last user leaves, so the flow's end does
+    The flow returns without waiting for the server to take them, as with Prefect's own events;
+    they are sent once the run's final state is recorded (or after ``FINAL_STATE_WAIT``). The
+    client is entered here (Prefect closes it when its last user leaves, so the flow's end does
     not cut the send short), and :func:`flush`, also run at process exit, waits for the sends.
     """
     try:
@@ -174,6 +176,7 @@ def _post(events: list[tuple[str, dict[str, str], dict[str, Any]]], related: lis
         body: list[dict[str, Any]] = [
             {"id": str(uuid.uuid4()), "occurred": occurred, "event": name, "resource": resource,
              "related": related, "payload": payload} for name, resource, payload in events]
+        run = ctx.flow_run if ctx is not None else None
         client.__enter__()
     except Exception as exc:
         log.debug("bulk device events not possible (%s); sending them through emit_event", type(exc).__name__)
@@ -181,6 +184,12 @@ def _post(events: list[tuple[str, dict[str, str], dict[str, Any]]], related: lis
 
     def send() -> None:
         try:
+            # After the run's final state: on two cores the server storing 100 events made the flow's
+            # own last call (its final state) wait ~80 ms; events emitted mid-run wait at most 5 s.
+            deadline = time.monotonic() + FINAL_STATE_WAIT
+            while time.monotonic() < deadline and not (run is not None and run.state is not None
+                                                       and run.state.is_final()):
+                time.sleep(0.01)
             for start in range(0, len(body), BULK):
                 client._client.post("/events", json=body[start:start + BULK]).raise_for_status()
         except Exception as exc:  # then one at a time through Prefect's events worker
