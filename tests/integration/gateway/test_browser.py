@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -302,8 +303,13 @@ def test_approver_resumes_a_paused_run_with_the_ui_form(team: Any, browse: Brows
         hash_line = re.compile(r"Plan hash:\s*([0-9a-f]{8,64})")
         # The page renders the artifact more than once as its queries settle: wait for the hash
         # itself (a retrying assertion), then read the element as it is at that moment.
+        # and it can re-render between the two: read it again until the hash is in what was read.
         expect(rendered).to_contain_text(hash_line)
-        seen = hash_line.search(rendered.text_content() or "")
+        seen, deadline = None, time.monotonic() + 30
+        while seen is None and time.monotonic() < deadline:
+            seen = hash_line.search(rendered.text_content() or "")
+            if seen is None:
+                page.wait_for_timeout(200)
         assert seen, (rendered.text_content() or "")[:2000]
         plan_hash = seen.group(1)
         assert plan_hash == expected_hash
