@@ -84,17 +84,6 @@ def _run_context() -> tuple[str, dict[str, str | None]] | None:
     return None
 
 
-def prepare() -> None:
-    """Start Prefect's events worker and its connection to the server now (from a background thread
-    at the start of a run), so that the run's end, where its events are emitted, does not pay for it."""
-    if not enabled("events"):
-        return
-    with contextlib.suppress(Exception):
-        from prefect.events.worker import EventsWorker
-
-        EventsWorker.instance()
-
-
 def emit_run_events(result: RunResult, *, flow: str | None = None) -> int:
     """Emit one ``nornflow.device.run.<outcome>`` event per record; returns how many were sent or queued.
 
@@ -182,6 +171,8 @@ def _post(events: list[tuple[str, dict[str, str], dict[str, Any]]], related: lis
         log.debug("bulk device events not possible (%s); sending them through emit_event", type(exc).__name__)
         return False
 
+    sent = [0]  # events the server took (a failed chunk falls back from there, nothing twice)
+
     def send() -> None:
         try:
             # After the run's final state: on two cores the server storing 100 events made the flow's
@@ -192,11 +183,12 @@ def _post(events: list[tuple[str, dict[str, str], dict[str, Any]]], related: lis
                 time.sleep(0.01)
             for start in range(0, len(body), BULK):
                 client._client.post("/events", json=body[start:start + BULK]).raise_for_status()
-        except Exception as exc:  # then one at a time through Prefect's events worker
+                sent[0] = start + BULK
+        except Exception as exc:  # the rest one at a time through Prefect's events worker
             log.debug("bulk device events failed (%s); sending them through emit_event", type(exc).__name__)
             from prefect.events import emit_event
 
-            for name, resource, payload in events:
+            for name, resource, payload in events[sent[0]:]:
                 emit_event(event=name, resource=resource, related=related, payload=payload)
         finally:
             client.__exit__(None, None, None)

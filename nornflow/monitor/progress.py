@@ -9,9 +9,7 @@ thread, which sends them while the flow engine records the run's final state; th
 process waits for it (bounded by ``FLUSH_TIMEOUT``) only when it exits, the way Prefect
 drains its events, and :func:`flush` waits on demand (tests, a caller reading the
 artifact back). A run whose counts come from elsewhere (a sharded parent merging its
-shards' states) reports them with :meth:`RunProgress.update`. The same thread starts
-Prefect's events worker at the start of the run (:func:`device_events.prepare`), so the
-device events at its end find their connection open. The artifact
+shards' states) reports them with :meth:`RunProgress.update`. The artifact
 is keyed ``<run name>-progress`` (``backup-configs-progress``); its description is what
 the UI's artifact card shows (``37 of 100 hosts (37%): 35 ok, 2 failed``), its value the
 percentage. Outside a flow run, or with ``NORNFLOW_MONITOR=off``, nothing is published.
@@ -210,7 +208,6 @@ class RunProgress:
         from prefect.client.schemas.actions import ArtifactCreate, ArtifactUpdate
 
         try:
-            device_events.prepare()  # the events' connection, opened while the devices are busy
             with get_client(sync_client=True) as client:
                 while True:
                     with self._wake:
