@@ -182,6 +182,20 @@ class Shell:
         output = str(spec.get("output") or "") if isinstance(spec, Mapping) else str(spec)
         return Reply(output + ("\n" if output and not output.endswith("\n") else ""))
 
+    def invalid(self, text: str, word: int) -> str:
+        """The platform's answer to a line it does not take (``word``: the 1-based bad word)."""
+        raise NotImplementedError
+
+    def filtered(self, reply: Reply, filters: Sequence[str], text: str, words: int) -> Reply:
+        """``reply`` through the line's ``| include``-style filters; a filter the lab does not know is
+        invalid input at the word after the command's ``words``."""
+        if filters and reply.output:
+            output = apply_filters(reply.output, filters)
+            if output is None:
+                return Reply(self.invalid(text, words + 1))
+            reply.output = output
+        return reply
+
     def guarded(self, text: str, apply: Callable[[], str]) -> Reply:
         """Apply one config line through the device's faults: a dropped session, a rejected line
         (``self.rejected``), an answer held back after the line was applied."""

@@ -13,7 +13,7 @@ import time
 from typing import ClassVar
 
 from nornflow.lab.running import ConfigSession, Node
-from nornflow.lab.shell import Command, Reply, Shell, Terminal, apply_filters, column, resolve, split_pipes
+from nornflow.lab.shell import Command, Reply, Shell, Terminal, column, resolve, split_pipes
 
 C = Command
 COMMANDS: tuple[Command, ...] = (
@@ -136,12 +136,7 @@ class CiscoShell(Shell):
         if found.command is None:
             return Reply(self.invalid(text, found.bad_word))
         reply: Reply = getattr(self, f"do_{found.command.action}")(found.args)
-        if filters and reply.output:
-            filtered = apply_filters(reply.output, filters)
-            if filtered is None:
-                return Reply(self.invalid(text, len(words) + 1))
-            reply.output = filtered
-        return reply
+        return self.filtered(reply, filters, text, len(words))
 
     def config_line(self, raw: str, text: str) -> Reply:
         """One line in config mode; faults apply to the lines that change the configuration."""

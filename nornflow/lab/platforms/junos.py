@@ -7,7 +7,7 @@ import time
 from nornflow.lab.platforms import junos_tree as tree
 from nornflow.lab.platforms.junos_config import JunosConfigShell
 from nornflow.lab.platforms.junos_show import SYNTAX, show_interfaces_terse, show_system_commit, show_version
-from nornflow.lab.shell import Command, Reply, apply_filters, resolve, split_pipes
+from nornflow.lab.shell import Command, Reply, resolve, split_pipes
 
 __all__ = ["SYNTAX", "JunosShell"]
 
@@ -59,12 +59,7 @@ class JunosShell(JunosConfigShell):
         display_set = "display set" in filters
         filters = [f for f in filters if f != "display set"]
         reply: Reply = getattr(self, f"do_{found.command.action}")(found.args, display_set)
-        if filters and reply.output:
-            filtered = apply_filters(reply.output, filters)
-            if filtered is None:
-                return Reply(self.invalid(text, len(words) + 1))
-            reply.output = filtered
-        return reply
+        return self.filtered(reply, filters, text, len(words))
 
     def do_show_version(self, _: list[str], __: bool) -> Reply:
         return Reply(show_version(self.state, self.hostname()))
