@@ -17,6 +17,7 @@ are cached per token id for ``cache_ttl`` seconds: a revoke, retire or disable m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -194,7 +195,11 @@ class GatewayStore:
                  hasher: PasswordHasher | None = None, cache_ttl: float = 5.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # Created 0600 before SQLite opens it; an existing file is left alone: closing a descriptor of
+        # it would drop the POSIX locks another connection of this process holds (SQLite then fails
+        # with "disk I/O error", as a second store on the same data directory in one process did).
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         self._now = now
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None
