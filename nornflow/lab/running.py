@@ -1,16 +1,21 @@
 """A simulated device's running configuration: an IOS-style tree that config-mode lines edit.
 
-Real devices know which commands open a sub-mode and which words replace an earlier value;
-the lab approximates that with a little data per platform, enough for remediations that
-hier-config writes (indented children, ``no <line>``, ``exit``/``end``) and for engineers who
-type flat lines (``interface Ethernet1`` then ``description x``). It is a test double, not
-a parser of every IOS command: an unindented ``ip ...`` line typed inside an interface stays
-in the interface, as its indentation-free form is ambiguous.
+Real devices know which commands open a sub-mode, which mode takes a line and which words
+replace an earlier value; the lab approximates that with a little data per platform
+(:mod:`nornflow.lab.grammar`), enough for remediations that hier-config writes (indented
+children, ``no <line>``, ``exit``/``end``) and for engineers who type flat lines (``interface
+Ethernet1`` then ``description x``, then ``ip route ...``, which leaves the interface because an
+interface has no ``ip route``, as on the device). New lines go where the device prints them
+(ranks per section), ACL entries carry sequence numbers (:mod:`nornflow.lab.acl`). It is a test
+double, not a parser of every IOS command.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from nornflow.lab import acl
+from nornflow.lab.grammar import IOS, IP_GLOBAL, VOCABULARY, Grammar, kind, starts
 
 #: Words that, at the top level, open a sub-mode (their children follow, indented).
 SECTIONS = (
@@ -22,11 +27,15 @@ SECTIONS = (
 )
 #: Words that open a nested sub-mode inside a section.
 NESTED_SECTIONS = ("address-family", "template", "neighbor-group", "class", "key")
-#: Top-level statements that leave any sub-mode when typed without indentation (as IOS does).
+#: Top-level statements that no sub-mode takes: typed without indentation, they leave any sub-mode.
 GLOBAL_WORDS = (
-    "hostname", "ntp", "logging", "username", "aaa", "snmp-server", "service", "clock", "boot",
-    "spanning-tree", "banner", "enable", "lldp", "cdp", "transceiver", "agent", "end", "errdisable",
+    "hostname", "ntp", "username", "aaa", "snmp-server", "service", "clock timezone", "clock summer-time",
+    "boot", "banner", "enable", "transceiver", "agent", "end", "feature", "version", "access-list", "alias",
+    *IP_GLOBAL,
 )
+#: Lines that leave a nested sub-mode (IOS prints ``exit-address-family`` as the block's last line).
+EXITS = ("exit-address-family", "exit-peer-policy", "exit-peer-session", "exit-vrf", "exit-af-topology",
+         "exit-service-family")
 #: Lines that replace an earlier line starting with the same words, not add to it.
 SINGLE_VALUE = (
     "hostname ", "description ", "snmp-server location ", "snmp-server contact ", "mtu ",
@@ -58,8 +67,9 @@ class Node:
     def find(self, text: str) -> Node | None:
         return next((c for c in self.children if c.text == text), None)
 
-    def add(self, text: str) -> Node:
-        """Add ``text`` (or return the existing line); replace single-value lines and ``no`` forms."""
+    def add(self, text: str, position: int | None = None) -> Node:
+        """Add ``text`` (or return the existing line) at ``position`` (None: last); replace
+        single-value lines (where they stand) and ``no`` forms."""
         found = self.find(text)
         if found is not None:
             return found
@@ -70,11 +80,16 @@ class Node:
                 if child.text.startswith(single) and not child.text.endswith(" secondary"):
                     replace_at = i
                     break
-        self.children = [c for c in self.children
-                         if not (c.text.startswith("no ") and text.startswith(c.text[3:]))]
+        negated = [c for c in self.children if c.text.startswith("no ") and text.startswith(c.text[3:])]
+        if replace_at is None and negated:
+            replace_at = self.children.index(negated[0])  # `shutdown` takes the place of `no shutdown`
         node = Node(text)
-        if replace_at is not None and replace_at < len(self.children):
+        if replace_at is not None:
             self.children[replace_at] = node
+            gone = {id(c) for c in negated}
+            self.children = [c for c in self.children if id(c) not in gone]
+        elif position is not None and position < len(self.children):
+            self.children.insert(position, node)
         else:
             self.children.append(node)
         return node
@@ -88,8 +103,9 @@ class Node:
         return len(self.children) != before
 
 
-def parse(text: str) -> Node:
-    """Build the tree from configuration text; ``!``, blank and ``end`` lines carry no meaning."""
+def parse(text: str, grammar: Grammar = IOS) -> Node:
+    """Build the tree from configuration text; ``!``, blank and ``end`` lines carry no meaning.
+    ACL entries get the sequence numbers the device gives them (IOS's text shows none)."""
     root = Node("")
     stack: list[tuple[Node, int]] = [(root, -1)]
     for raw in text.replace("\r\n", "\n").splitlines():
@@ -102,10 +118,13 @@ def parse(text: str) -> Node:
         node = Node(stripped)
         stack[-1][0].children.append(node)
         stack.append((node, indent))
+    for child in root.children:
+        if child.children and grammar.is_acl(child.text):
+            acl.number(child)
     return root
 
 
-def render(root: Node, indent: int = 1) -> str:
+def render(root: Node, indent: int = 1, grammar: Grammar = IOS) -> str:
     """Configuration text as the device shows it: sections separated by ``!``, ``end`` last."""
     lines: list[str] = []
 
@@ -116,17 +135,36 @@ def render(root: Node, indent: int = 1) -> str:
 
     for child in root.children:
         lines.append(child.text)
-        walk(child, 1)
+        if child.children and grammar.is_acl(child.text):
+            pad = " " * indent
+            lines.extend(pad + acl.shown(c.text, numbered=grammar.acl_seq_shown, padded=grammar.deny_padded)
+                         for c in child.children)
+        else:
+            walk(child, 1)
         if child.children:
             lines.append("!")
     return "\n".join([*lines, "end"]) + "\n"
 
 
+def _refuses(section: str, words: str) -> bool:
+    """True when the sub-mode ``section`` opened has no command ``words`` (the line goes up a mode)."""
+    mode = kind(section)
+    vocabulary = VOCABULARY.get(mode)
+    if vocabulary is None:
+        return False  # a mode the lab does not know the words of: the line stays
+    if mode == "interface" and starts(words, IP_GLOBAL):
+        return True
+    if mode.endswith("access-list") and words.split(" ", 1)[0].isdigit():
+        return False
+    return starts(words, vocabulary) is None
+
+
 class ConfigSession:
     """One ``configure terminal`` session: where the next line goes, and the prompt's mode."""
 
-    def __init__(self, root: Node) -> None:
+    def __init__(self, root: Node, grammar: Grammar = IOS) -> None:
         self.root = root
+        self.grammar = grammar
         self.stack: list[tuple[Node, int]] = []  # open sub-modes and the indentation they came with
         self.last: tuple[Node, int, int] | None = None  # last line, its indent, its stack depth
 
@@ -147,10 +185,17 @@ class ConfigSession:
             return True
         return False
 
-    def apply(self, raw: str) -> None:
-        """Apply one line as typed (its indentation says where it belongs)."""
+    def apply(self, raw: str) -> str:
+        """Apply one line as typed; the device's answer ("" when it takes the line silently).
+
+        An indented line goes under the last less-indented one (what a pasted config or a
+        hier-config remediation means); an unindented one goes to the innermost open mode that
+        has such a command, or to global config, as the device's parser does."""
         text = " ".join(raw.split())
         indent = len(raw) - len(raw.lstrip(" \t"))
+        if text in EXITS:
+            self.exit()
+            return ""
         if indent > 0:
             while self.stack and self.stack[-1][1] >= indent:
                 self.stack.pop()
@@ -163,16 +208,65 @@ class ConfigSession:
                 self.stack = []
             elif _starts(words, NESTED_SECTIONS) and len(self.stack) > 1:
                 self.stack = self.stack[:1]
+            else:
+                while self.stack and _refuses(self.stack[-1][0].text, words):
+                    self.stack.pop()
         parent = self.stack[-1][0] if self.stack else self.root
-        if text.startswith("no "):
-            if not parent.remove(text[3:]):
-                parent.add(text)
+        if self.stack and self.grammar.is_acl(parent.text):
             self.last = None
-            return
-        node = parent.add(text)
+            return acl.edit(parent, text)
+        text = self._canonical(parent, text)
+        if text.startswith("no "):
+            self._negate(parent, text[3:])
+            self.last = None
+            return ""
+        siblings = [c.text for c in parent.children]
+        node = parent.add(text, self.grammar.position(siblings, parent.text, text))
         opens = _starts(text, SECTIONS) if not self.stack else _starts(text, NESTED_SECTIONS)
         if opens and indent == 0:
             self.stack.append((node, indent))
             self.last = None
         else:
             self.last = (node, indent, len(self.stack))
+        if opens == "address-family" and self.grammar.exit_address_family and parent is not self.root:
+            at = parent.children.index(node) + 1
+            if at >= len(parent.children) or parent.children[at].text != "exit-address-family":
+                parent.children.insert(at, Node("exit-address-family"))
+        return ""
+
+    def _canonical(self, parent: Node, text: str) -> str:
+        """The line as the device stores it: ``route-map X`` is ``route-map X permit 10``, a prefix-list
+        line without ``seq`` gets the next one."""
+        if parent is self.root and text.startswith("route-map "):
+            words = text.split()
+            if len(words) == 2:
+                words.append("permit")
+            if len(words) == 3 and words[2] in ("permit", "deny"):
+                return " ".join([*words, "10"])
+        if parent is self.root and self.grammar.prefix_list_step and text.startswith("ip prefix-list "):
+            return acl.renumber_prefix_list(parent.children, text, self.grammar.prefix_list_step)
+        return text
+
+    def _negate(self, parent: Node, text: str) -> None:
+        """``no <text>``: what the device removes (or keeps as a ``no`` line)."""
+        words = text.split()
+        if parent is self.root and words[0] == "access-list" and len(words) > 2:
+            text = " ".join(words[:2])  # IOS: `no access-list 101 <anything>` deletes all of list 101
+        elif parent is self.root and words[:1] == ["ip"] and words[1:2] == ["prefix-list"] and len(words) > 4 \
+                and words[3] != "seq":
+            same = next((c for c in parent.children if c.text.split()[:3] == words[:3]
+                         and c.text.split()[5:] == words[3:]), None)
+            text = same.text if same is not None else text
+        doomed = [c for c in parent.children if c.text == text] or \
+            [c for c in parent.children if c.text.startswith(text + " ")]
+        if not doomed:
+            if text not in self.grammar.hidden_defaults:
+                parent.add("no " + text, self.grammar.position([c.text for c in parent.children], parent.text,
+                                                               "no " + text))
+            return
+        for node in doomed:
+            at = parent.children.index(node)
+            parent.children.remove(node)
+            if node.text.startswith("address-family") and at < len(parent.children) \
+                    and parent.children[at].text == "exit-address-family":
+                del parent.children[at]

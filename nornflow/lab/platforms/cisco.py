@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
+from nornflow.lab.grammar import IOS, Grammar
 from nornflow.lab.running import ConfigSession, Node
 from nornflow.lab.shell import Command, Reply, Shell, Terminal, column, resolve, split_pipes
 
@@ -58,6 +59,7 @@ class CiscoShell(Shell):
     """One session on an IOS-like device."""
 
     default_hostname: ClassVar[str] = "Router"
+    grammar: ClassVar[Grammar] = IOS
     starts_privileged: ClassVar[bool] = False
     enable_secret: ClassVar[bool] = True
     show_in_config: ClassVar[bool] = False
@@ -162,10 +164,10 @@ class CiscoShell(Shell):
         def apply() -> str:
             assert self.session is not None
             if self.session.root is not self.state.config:  # replaced behind the session's back
-                self.session = ConfigSession(self.state.config)
-            self.session.apply(raw)
+                self.session = ConfigSession(self.state.config, self.grammar)
+            answer = self.session.apply(raw)
             self.state.changed_at = time.time()
-            return ""
+            return answer
 
         return self.guarded(text, apply)
 
@@ -219,7 +221,7 @@ class CiscoShell(Shell):
         return Reply(self.running_header(body))
 
     def do_configure(self, _: list[str]) -> Reply:
-        self.session = ConfigSession(self.state.config)
+        self.session = ConfigSession(self.state.config, self.grammar)
         return Reply(f"{self.config_banner}\n" if self.config_banner else "")
 
     def do_write(self, _: list[str]) -> Reply:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
+from nornflow.lab.grammar import EOS
 from nornflow.lab.platforms.cisco import CiscoShell, interfaces
 from nornflow.lab.running import parse, render
 from nornflow.lab.shell import Reply, mac, serial, uptime
 from nornflow.lab.store import ConfigSyntax
 
-SYNTAX = ConfigSyntax(parse=parse, render=lambda root: render(root, 3))
+SYNTAX = ConfigSyntax(parse=lambda text: parse(text, EOS), render=lambda root: render(root, 3, EOS))
 
 VERSION = """\
 Arista vEOS-lab
@@ -46,6 +47,7 @@ def eos_uptime(seconds: int) -> str:
 
 class EosShell(CiscoShell):
     default_hostname = "localhost"
+    grammar = EOS
     enable_secret = False
     show_in_config = True
 

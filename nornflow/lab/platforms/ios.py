@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from nornflow.lab.grammar import IOS
 from nornflow.lab.platforms.cisco import CiscoShell, interfaces
 from nornflow.lab.running import parse, render
 from nornflow.lab.shell import serial, uptime
 from nornflow.lab.store import ConfigSyntax
 
-SYNTAX = ConfigSyntax(parse=parse, render=lambda root: render(root, 1))
+SYNTAX = ConfigSyntax(parse=lambda text: parse(text, IOS), render=lambda root: render(root, 1, IOS))
 
 VERSION = """\
 Cisco IOS Software, IOSv Software (VIOS-ADVENTERPRISEK9-M), Version 15.8(3)M2, RELEASE SOFTWARE (fc2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from nornflow.lab.grammar import NXOS
 from nornflow.lab.platforms.cisco import CiscoShell, interfaces
 from nornflow.lab.running import Node, parse
 from nornflow.lab.shell import serial, uptime
@@ -27,7 +28,7 @@ def render(root: Node) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-SYNTAX = ConfigSyntax(parse=parse, render=render)
+SYNTAX = ConfigSyntax(parse=lambda text: parse(text, NXOS), render=render)
 
 VERSION = """\
 Cisco Nexus Operating System (NX-OS) Software
@@ -85,6 +86,7 @@ def stamp(when: float) -> str:
 
 class NxosShell(CiscoShell):
     default_hostname = "switch"
+    grammar = NXOS
     starts_privileged = True
     enable_secret = False
     show_in_config = True
