@@ -6,6 +6,12 @@ with its value (``host-name r1``, ``address 10.0.0.1/24``). Junos knows from its
 words take a value; the lab uses a list of them (:data:`NAMED`) and, for a word it does not know,
 treats a trailing token that looks like a value (digits, dots, slashes, quotes) as that word's
 value. Siblings keep the order they were added in. It is a test double, not a Junos schema.
+
+As Junos shows them: a value is quoted only when it needs quotes (a space or a special character:
+``full-name "Lab admin"`` but ``full-name admin``), a leaf-list shows its values in brackets
+(``permissions [ view view-configuration ];``, one ``set`` line per value), and ``class`` is one
+value in a ``user`` but names many classes under ``system login`` (captured ``show configuration
+system login | display set`` outputs).
 """
 
 from __future__ import annotations
@@ -26,8 +32,15 @@ NAMED = frozenset((
     "preference", "metric", "source-address", "boot-server", "message", "size", "files",
     "authentication-order", "retry", "timeout", "port", "secret", "routing-instance", "interface-mode",
     "minimum-links", "link-speed", "hold-time", "cluster", "multipath", "trap-group", "targets", "root-login",
-    "protocol-version", "connection-limit", "rate-limit",
+    "protocol-version", "connection-limit", "rate-limit", "full-name", "permissions", "allow-commands",
+    "deny-commands", "allow-configuration", "deny-configuration", "idle-timeout", "match", "apply-groups",
+    "allowed-days", "ssh-rsa", "ssh-ed25519", "plain-text-password-value", "policy",
 ))
+#: Statements that hold a list of values: Junos shows them as ``name [ a b ];``.
+LEAF_LISTS = frozenset(("permissions", "members", "authentication-order", "apply-groups", "import", "export",
+                        "allowed-days"))
+#: Characters that make Junos quote a value (besides white space).
+SPECIAL = frozenset(';{}#"\'()|[]<>&!$')
 #: Statements that hold one value: a new ``set`` replaces the old value instead of adding one.
 SINGLE = frozenset((
     "version", "host-name", "domain-name", "time-zone", "encrypted-password", "uid", "class", "authorization",
@@ -55,6 +68,19 @@ def tokens(text: str) -> list[str]:
         return text.split()
 
 
+def quoted(value: str) -> str:
+    """``value`` as Junos prints it: bare unless it is empty or holds a space or a special character."""
+    inner = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+    if inner and not any(c.isspace() or c in SPECIAL for c in inner):
+        return inner
+    return f'"{inner}"'
+
+
+def _canonical(label: str) -> str:
+    word, _, value = label.partition(" ")
+    return f"{word} {quoted(value)}" if value.startswith('"') else label
+
+
 def labels(words: list[str]) -> list[str]:
     """Group a statement path's words into labels: ``unit 0 family inet`` -> ``["unit 0", "family inet"]``."""
     out: list[str] = []
@@ -69,19 +95,21 @@ def labels(words: list[str]) -> list[str]:
     if len(out) >= 2 and " " not in out[-1] and " " not in out[-2] and _VALUE.match(out[-1]) \
             and not _VALUE.match(out[-2]) and len(out) > 2:
         out[-2:] = [f"{out[-2]} {out[-1]}"]  # an unknown keyword and its value: one leaf
-    return out
+    return [_canonical(label) if '"' in label else label for label in out]
 
 
-def _key(label: str) -> str:
+def _key(label: str, parent: Node) -> str:
     word = label.split(" ", 1)[0]
+    if word == "class" and not parent.text.startswith("user "):
+        return label  # `system login class NAME`: one of many classes; a user's `class` is one value
     return word if word in SINGLE else label
 
 
 def _find(node: Node, label: str) -> Node | None:
     """The child ``label`` names: equal text, or the same single-value statement, or (a bare
     keyword, as ``delete system host-name`` gives) the child whose statement starts with it."""
-    key = _key(label)
-    found = next((c for c in node.children if c.text == label or _key(c.text) == key), None)
+    key = _key(label, node)
+    found = next((c for c in node.children if c.text == label or _key(c.text, node) == key), None)
     if found is None and " " not in label:
         found = next((c for c in node.children if c.text.split(" ", 1)[0] == label), None)
     return found
@@ -128,14 +156,25 @@ def render_curly(root: Node, depth: int = 0) -> str:
     lines: list[str] = []
 
     def walk(node: Node, level: int) -> None:
+        listed: set[str] = set()
         for child in node.children:
             pad = "    " * level
             if child.children:
                 lines.append(f"{pad}{child.text} {{")
                 walk(child, level + 1)
                 lines.append(f"{pad}}}")
-            else:
-                lines.append(f"{pad}{child.text};")
+                continue
+            word, _, value = child.text.partition(" ")
+            if word in LEAF_LISTS and value:
+                if word in listed:
+                    continue
+                listed.add(word)
+                values = [c.text.partition(" ")[2] for c in node.children
+                          if not c.children and c.text.startswith(word + " ")]
+                if len(values) > 1:
+                    lines.append(f"{pad}{word} [ {' '.join(values)} ];")
+                    continue
+            lines.append(f"{pad}{child.text};")
 
     walk(root, depth)
     return "".join(f"{line}\n" for line in lines)
@@ -182,7 +221,12 @@ def parse(text: str) -> Node:
             stack[-1].children.append(node)
             stack.append(node)
         else:
-            stack[-1].children.append(Node(line.rstrip(";").strip()))
+            statement = line.rstrip(";").strip()
+            word, _, value = statement.partition(" ")
+            if value.startswith("[") and value.endswith("]"):
+                stack[-1].children.extend(Node(f"{word} {v}") for v in tokens(value[1:-1].strip()))
+                continue
+            stack[-1].children.append(Node(_canonical(statement) if '"' in statement else statement))
     return root
 
 
