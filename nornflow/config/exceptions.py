@@ -39,3 +39,7 @@ class LedgerError(NornFlowError, LookupError):
 
 class MaskedPlan(NornFlowError, RuntimeError):
     """A plan line holds a masked secret: what it would send is not what was shown, so nothing is sent."""
+
+
+class DuplicateLines(NornFlowError, ValueError):
+    """A configuration holds the same line twice in one place: a set-based plan cannot say which to keep."""

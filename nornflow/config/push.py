@@ -26,17 +26,25 @@ from nornflow.tasks.platforms import CommitStyle, DevicePlatform
 CONFIGURATION = "configuration"  # scrapli's privilege level of (shared) configuration mode
 
 
-def _first_line(text: str) -> str:
-    return next((ln for ln in text.splitlines() if ln.strip() and ln.strip() != "[edit]"), "").strip()
+#: Longest device answer kept in an error (a commit check can list every statement it refuses).
+MAX_REASON = 1500
 
 
-def _error_line(text: str, markers: Sequence[str]) -> str:
-    """The line of a device's answer that says what went wrong (the first that names an error)."""
-    lowered = [m.lower() for m in markers]
-    for line in text.splitlines():
-        if any(m in line.lower() for m in lowered):
-            return line.strip()
-    return _first_line(text)
+def device_reason(text: str, sent: str = "") -> str:
+    """The device's whole answer to a refused line or commit, as one readable string.
+
+    Every line counts: IOS's caret line says where the word went wrong and the next one why
+    (``% Invalid input detected at '^' marker.``); a Junos ``commit check`` names the statement
+    (``[edit protocols bgp group EXT neighbor 192.0.2.1]``) and the reason (``Missing mandatory
+    statement: 'peer-as'``) before its final ``error: configuration check-out failed``. Blank lines
+    and the bare ``[edit]`` prompt banner are left out, and so is an echo of the ``sent`` line; lines
+    are joined with `` / ``.
+    """
+    echo = " ".join(sent.split())
+    lines = [" ".join(ln.split()) for ln in text.splitlines()]
+    kept = [ln for ln in lines if ln and ln != "[edit]" and ln != echo]
+    reason = " / ".join(kept)
+    return reason if len(reason) <= MAX_REASON else reason[:MAX_REASON] + " ..."
 
 
 def push_live(conn: Any, host: str, lines: Sequence[str], timeout_ops: float | None = None) -> None:
@@ -45,7 +53,8 @@ def push_live(conn: Any, host: str, lines: Sequence[str], timeout_ops: float | N
     for response in responses:
         if response.failed:
             raise ConfigRejected(
-                f"{host} rejected config line {response.channel_input.strip()!r}: {_first_line(response.result)}")
+                f"{host} rejected config line {response.channel_input.strip()!r}: "
+                f"{device_reason(response.result, response.channel_input)}")
 
 
 def discard_candidate(conn: Any, style: CommitStyle) -> None:
@@ -75,14 +84,14 @@ def push_commit(conn: Any, host: str, lines: Sequence[str], style: CommitStyle,
                                          timeout_ops=timeout_ops)[0]
             if response.failed:
                 raise ConfigRejected(f"{host} rejected config line {line.strip()!r}: "
-                                     f"{_error_line(response.result, failed_when)}; the candidate was discarded, "
+                                     f"{device_reason(response.result, line)}; the candidate was discarded, "
                                      f"nothing was committed")
         for command in style.commands if lines else ():
             response = conn.send_configs([command], privilege_level=CONFIGURATION, failed_when_contains=failed_when,
                                          timeout_ops=timeout_ops)[0]
             expect = style.confirms.get(command)
             if response.failed or (expect and expect not in response.result):
-                raise ConfigRejected(f"{host} refused {command!r}: {_error_line(response.result, failed_when)}; "
+                raise ConfigRejected(f"{host} refused {command!r}: {device_reason(response.result)}; "
                                      f"the candidate was discarded, the active config is unchanged")
     except ConfigRejected:
         discard_candidate(conn, style)

@@ -18,11 +18,12 @@ from typing import Any, Protocol
 from nornir.core.inventory import Host
 from nornir.core.task import Result, Task
 
+from nornflow.config.exact import differences
 from nornflow.config.exceptions import MaskedPlan, RollbackFailed, RolledBack, StalePlan, VerificationFailed
 from nornflow.config.ledger import Ledger
 from nornflow.config.plan import DevicePlan
 from nornflow.config.push import push
-from nornflow.config.remediation import config_hash, remediation, unified_diff
+from nornflow.config.remediation import config_hash, diff_of, remediation, remediation_of, tree
 from nornflow.config.render import Renderer
 from nornflow.explain import describe_error
 from nornflow.redaction import MASK, redact_text
@@ -43,12 +44,14 @@ def read_running(task: Task) -> str:
 
 def _plan(task: Task, templates: str, sections: Sequence[str] | None) -> tuple[DevicePlan, str]:
     host = task.host
+    device_platform(host.platform)  # an unknown platform is refused before anything else
     intended = Renderer(templates).render(host)  # before touching the device: a bad template costs no session
+    want = tree(intended, host.platform, sections)
     running = read_running(task)
+    have = tree(running, host.platform, sections)  # each config parsed once, for the lines and the diff
     plan = DevicePlan(
-        host=host.name, platform=host.platform,
-        lines=remediation(running, intended, host.platform, sections),
-        diff=unified_diff(running, intended, host.platform, host.name, sections),
+        host=host.name, platform=host.platform, lines=remediation_of(have, want, host.platform),
+        diff=diff_of(have, want, host.name),
         running_hash=config_hash(running), intended_hash=config_hash(intended), intended=intended,
     )
     return plan, running
@@ -82,14 +85,13 @@ def reset_connection(task: Task) -> None:
 
 def verify(task: Task, intended: str, sections: Sequence[str] | None,
            post_checks: Mapping[str, str] | None) -> None:
-    """Re-read the running config; it must match ``intended`` (in scope) and every post-check pass."""
+    """Re-read the running config; it must match ``intended`` (in scope) exactly, duplicates, remarks and
+    the order of ordered lists included (:mod:`nornflow.config.exact`), and every post-check pass."""
     running = read_running(task)
-    left = remediation(running, intended, task.host.platform, sections)
-    if left:
+    problems = differences(running, intended, task.host.platform, sections)
+    if problems:
         raise VerificationFailed(
-            f"{task.host.name} still differs from its intended config after the push "
-            f"({len(left)} line(s), first {left[0].strip()!r})"
-        )
+            f"{task.host.name} still differs from its intended config after the push: {'; '.join(problems)}")
     if not post_checks:
         return
     conn = task.host.get_connection("scrapli", task.nornir.config)
@@ -116,12 +118,10 @@ def rollback(task: Task, backup: str, timeout_ops: float | None = None) -> int:
     if lines or device_platform(task.host.platform).commit is not None:
         send_lines(task, lines, timeout_ops, discard_first=True)
     after = read_running(task)
-    left = remediation(after, backup, task.host.platform)
-    if left:
+    problems = differences(after, backup, task.host.platform, strict_order=True)
+    if problems:
         raise RollbackFailed(
-            f"{task.host.name} does not match its pre-change backup after the rollback "
-            f"({len(left)} line(s) differ, first {left[0].strip()!r})"
-        )
+            f"{task.host.name} does not match its pre-change backup after the rollback: {'; '.join(problems)}")
     return len(lines)
 
 

@@ -11,12 +11,23 @@ and the rollback all diff that same text, and flat ``set`` lines are exactly wha
 Junos driver compares and what a remediation sends (``set``/``delete``). Its converter for the
 curly form assumes four-space indentation and turns comments and ``version`` into odd ``set``
 lines; a ``set`` backup also diffs one line per change in git, each line with its full path.
+
+Where order is the meaning (first match wins: ACL entries, community lists, Junos policy and
+filter terms, import/export policy chains), ``ordered`` and ``ordered_flat`` say so, and the
+verification of a change counts that order (:mod:`nornflow.config.exact`); elsewhere the device
+prints its own fixed order, whatever order the lines were typed in.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from nornflow.exceptions import NornFlowError
+
+
+class UnknownPlatform(NornFlowError, ValueError):
+    """A host names a platform no :class:`DevicePlatform` is registered for (a typo, or another tool's name)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,15 @@ class DevicePlatform:
     hier_config: str | None = None
     #: ``None``: config lines are live as typed. Otherwise they edit a candidate that this commits.
     commit: CommitStyle | None = None
+    #: Comment lines (regular expressions, matched at the line start after indentation) of an intended
+    #: config: never compared, never sent (a Junos load file's ``#`` lines).
+    comments: tuple[str, ...] = ()
+    #: Sections whose children are ordered (regular expressions matched against the section's line):
+    #: the device evaluates them in order, so two orders are two configs.
+    ordered: tuple[str, ...] = ()
+    #: Top-level statements ordered among themselves (regular expressions, matched at the line start):
+    #: group ``key`` names the list, group ``item`` (the whole line when absent) the ordered element.
+    ordered_flat: tuple[str, ...] = ()
 
     def clean(self, text: str) -> str:
         """``text`` with CRLF, trailing spaces and the volatile lines removed, one newline at the end."""
@@ -85,20 +105,50 @@ def register_platform(platform: DevicePlatform, *aliases: str) -> DevicePlatform
 
 
 def device_platform(name: str | None) -> DevicePlatform:
-    """The profile of Nornir platform ``name``; an unknown one reads ``show running-config`` and has no
-    remediation driver (the config flows then name the platform as unsupported)."""
-    return _PLATFORMS.get(str(name)) or DevicePlatform(name=str(name), volatile=IOS_VOLATILE)
+    """The profile of Nornir platform ``name``.
+
+    A host without a platform reads ``show running-config`` (IOS-like) and has no remediation driver.
+    A name nobody registered is refused (:class:`UnknownPlatform`) before any command is sent: typing
+    ``show running-config`` at a device of another kind only earns a ``% Invalid input`` per host.
+    """
+    if name is None:
+        return DevicePlatform(name="", volatile=IOS_VOLATILE)
+    profile = _PLATFORMS.get(name)
+    if profile is None:
+        raise UnknownPlatform(f"unknown platform {name!r} (known: {', '.join(known_platforms())}); "
+                              f"set the host's platform to one of these, or register_platform() a new one")
+    return profile
 
 
 def known_platforms() -> list[str]:
     return sorted(_PLATFORMS)
 
 
-register_platform(DevicePlatform("cisco_iosxe", volatile=IOS_VOLATILE, hier_config="CISCO_IOS"), "cisco_ios")
-register_platform(DevicePlatform("arista_eos", volatile=EOS_VOLATILE, hier_config="ARISTA_EOS"))
-register_platform(DevicePlatform("cisco_nxos", volatile=NXOS_VOLATILE, hier_config="CISCO_NXOS"))
-register_platform(DevicePlatform("cisco_iosxr", volatile=IOS_VOLATILE, hier_config="CISCO_XR"))
+#: IOS-family sections whose entries are evaluated in order (named ACLs; EOS prefix-lists are sub-modes).
+IOS_ORDERED = (r"(ip|ipv6|mac) access-list ",)
+#: IOS-family lists typed one top-level line per entry, first match wins.
+IOS_ORDERED_FLAT = (r"(?P<key>access-list \S+) ", r"(?P<key>ip community-list (standard |expanded )?\S+) ",
+                    r"(?P<key>ip extcommunity-list (standard |expanded )?\S+) ",
+                    r"(?P<key>ip as-path access-list \S+) ")
+#: Junos "ordered-by user" lists: terms of policies and filters, security policies, policy chains.
+JUNOS_ORDERED_FLAT = (
+    r"(?P<key>set policy-options policy-statement \S+) term (?P<item>\S+)",
+    r"(?P<key>set firewall (family \S+ )?filter \S+) term (?P<item>\S+)",
+    r"(?P<key>set security policies from-zone \S+ to-zone \S+) policy (?P<item>\S+)",
+    r"(?P<key>set (.* )?(import|export)) (?P<item>\S+)$",
+)
+
+register_platform(DevicePlatform("cisco_iosxe", volatile=IOS_VOLATILE, hier_config="CISCO_IOS", comments=(r"!",),
+                                 ordered=IOS_ORDERED, ordered_flat=IOS_ORDERED_FLAT), "cisco_ios")
+register_platform(DevicePlatform("arista_eos", volatile=EOS_VOLATILE, hier_config="ARISTA_EOS", comments=(r"!",),
+                                 ordered=(*IOS_ORDERED, r"ip prefix-list ", r"ipv6 prefix-list "),
+                                 ordered_flat=IOS_ORDERED_FLAT))
+register_platform(DevicePlatform("cisco_nxos", volatile=NXOS_VOLATILE, hier_config="CISCO_NXOS", comments=(r"!",),
+                                 ordered=IOS_ORDERED, ordered_flat=IOS_ORDERED_FLAT))
+register_platform(DevicePlatform("cisco_iosxr", volatile=IOS_VOLATILE, hier_config="CISCO_XR", comments=(r"!",),
+                                 ordered=(*IOS_ORDERED, r"(prefix-set|community-set|as-path-set) ")))
 register_platform(DevicePlatform(
     "juniper_junos", running_config="show configuration | display set", volatile=JUNOS_VOLATILE,
     unmanaged=(r"set version ",), hier_config="JUNIPER_JUNOS", commit=CommitStyle(),
+    comments=(r"#", r"/\*"), ordered_flat=JUNOS_ORDERED_FLAT,
 ))

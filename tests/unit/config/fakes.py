@@ -117,6 +117,15 @@ class FakeIOS:
     rejects: set[str] = field(default_factory=set)
     sent: list[str] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    answer: str = "% Invalid input detected at '^' marker."  # what a rejected line earns
+    #: Running configs ``show running-config`` returns, one per read (the last one repeats).
+    reads: list[str] = field(default_factory=list)
+    default_desired_privilege_level: str = "privilege_exec"
+
+    def send_command(self, command: str) -> SimpleNamespace:
+        self.sent.append(command)
+        text = self.reads.pop(0) if len(self.reads) > 1 else (self.reads or [""])[0]
+        return _response(command, text, IOS_FAILED)
 
     def send_configs(self, configs: list[str], *, stop_on_failed: bool = False,
                      timeout_ops: float | None = None, **_: Any) -> list[SimpleNamespace]:
@@ -124,7 +133,7 @@ class FakeIOS:
         responses = []
         for line in configs:
             self.sent.append(line)
-            answer = "% Invalid input detected at '^' marker." if line.strip() in self.rejects else ""
+            answer = self.answer if line.strip() in self.rejects else ""
             responses.append(_response(line, answer, IOS_FAILED))
             if stop_on_failed and responses[-1].failed:
                 break

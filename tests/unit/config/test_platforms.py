@@ -57,7 +57,7 @@ def _running(platform: str) -> str:
 @pytest.mark.parametrize(("platform", "command"), [
     ("cisco_iosxe", "show running-config"), ("cisco_ios", "show running-config"),
     ("arista_eos", "show running-config"), ("cisco_nxos", "show running-config"),
-    ("juniper_junos", "show configuration | display set"), ("frobos", "show running-config"),
+    ("juniper_junos", "show configuration | display set"), (None, "show running-config"),
 ])
 def test_backup_command_per_platform(platform, command):
     assert running_config_command(platform) == command

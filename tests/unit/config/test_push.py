@@ -31,8 +31,8 @@ def test_junos_push_is_configure_lines_commit_check_commit_exit():
 
 def test_junos_rejected_line_discards_the_candidate_and_commits_nothing():
     device = FakeJunos(active=list(RUNNING), syntax_errors={"set snmp locaton x"})
-    with pytest.raises(ConfigRejected, match=r"r1 rejected config line 'set snmp locaton x': syntax error\..*"
-                                             r"nothing was committed"):
+    with pytest.raises(ConfigRejected, match=r"r1 rejected config line 'set snmp locaton x': \^ / syntax error\.; "
+                                             r"the candidate was discarded, nothing was committed"):
         push(device, "r1", JUNOS, [NTP, "set snmp locaton x", SNMP])
     assert device.sent == ["configure", NTP, "set snmp locaton x", "rollback 0", "exit configuration-mode"]
     assert device.active == RUNNING and device.candidate == RUNNING
@@ -40,11 +40,40 @@ def test_junos_rejected_line_discards_the_candidate_and_commits_nothing():
 
 def test_junos_failed_commit_check_discards_the_candidate():
     device = FakeJunos(active=list(RUNNING), commit_errors={SNMP})
-    with pytest.raises(ConfigRejected, match=r"r1 refused 'commit check': error: statement refused; the candidate "
-                                             r"was discarded, the active config is unchanged"):
+    with pytest.raises(ConfigRejected, match=r"r1 refused 'commit check': 'set snmp location \"Frankfurt DC1\"' / "
+                                             r"error: statement refused / error: configuration check-out failed; "
+                                             r"the candidate was discarded, the active config is unchanged"):
         push(device, "r1", JUNOS, [NTP, SNMP])
     assert device.sent == ["configure", NTP, SNMP, "commit check", "rollback 0", "exit configuration-mode"]
     assert "commit" not in device.sent and device.active == RUNNING
+
+
+JUNOS_CHECK_FAILED = """
+[edit protocols bgp group EXT neighbor 192.0.2.1]
+  'peer-as'
+    Missing mandatory statement: 'peer-as'
+error: configuration check-out failed
+
+[edit]"""
+
+
+def test_junos_commit_check_failure_keeps_the_lines_that_say_why():
+    device = FakeJunos(active=list(RUNNING))
+    device._line = lambda line: JUNOS_CHECK_FAILED if line == "commit check" else ""  # type: ignore[method-assign]
+    with pytest.raises(ConfigRejected) as caught:
+        push(device, "r1", JUNOS, ["set protocols bgp group EXT neighbor 192.0.2.1"])
+    assert ("refused 'commit check': [edit protocols bgp group EXT neighbor 192.0.2.1] / 'peer-as' / "
+            "Missing mandatory statement: 'peer-as' / error: configuration check-out failed;") in str(caught.value)
+
+
+def test_ios_rejected_line_keeps_the_marker_and_the_reason():
+    """IOS answers a bad word with a caret under it and the reason on the next line; both are kept."""
+    device = FakeIOS(rejects={"ip ospf cost high"})
+    device.answer = "                 ^\n% Invalid input detected at '^' marker.\n"
+    with pytest.raises(ConfigRejected) as caught:
+        push(device, "r1", device_platform("cisco_iosxe"), ["interface Ethernet0/1", "  ip ospf cost high"])
+    assert str(caught.value) == ("r1 rejected config line 'ip ospf cost high': "
+                                 "^ / % Invalid input detected at '^' marker.")
 
 
 def test_junos_commit_without_commit_complete_counts_as_failed():
