@@ -40,6 +40,8 @@ class Commit:
     comment: str = ""
 
 
+#: How many messages a device's logging buffer keeps.
+LOG_SIZE = 200
 #: How many previous configurations a commit-style device keeps (``rollback 0`` .. ``rollback 9``).
 HISTORY = 10
 
@@ -66,6 +68,13 @@ class DeviceState:
     candidate: Node | None = None
     commits: list[Commit] = field(default_factory=list)
     exclusive: object | None = None
+    log: list[tuple[float, str]] = field(default_factory=list)  # (time, message): what `show logging` shows
+
+    def syslog(self, message: str) -> None:
+        """Keep one log message (the newest ``LOG_SIZE``), as the device's logging buffer does."""
+        with self.lock:
+            self.log.append((time.time(), message))
+            del self.log[:-LOG_SIZE]
 
     def text(self) -> str:
         with self.lock:

@@ -10,6 +10,7 @@ unknown command. Config lines edit the device's tree through a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from nornflow.lab.grammar import IOS, Grammar
@@ -32,6 +33,17 @@ COMMANDS: tuple[Command, ...] = (
     C(("show", "hostname"), "show_hostname"),
     C(("show", "privilege"), "show_privilege"),
     C(("show", "ip", "interface", "brief"), "show_ip_interface_brief"),
+    C(("show", "interfaces"), "op_interfaces"),
+    C(("show", "inventory"), "op_inventory"),
+    C(("show", "cdp", "neighbors"), "op_cdp_neighbors"),
+    C(("show", "lldp", "neighbors"), "op_lldp_neighbors"),
+    C(("show", "ip", "route"), "op_ip_route"),
+    C(("show", "ip", "bgp", "summary"), "op_ip_bgp_summary"),
+    C(("show", "logging"), "op_logging"),
+    C(("show", "ip", "access-lists"), "op_access_lists"),
+    C(("show", "ip", "access-lists", "<arg>"), "op_access_lists"),
+    C(("show", "access-lists"), "op_access_lists"),
+    C(("show", "access-lists", "<arg>"), "op_access_lists"),
     C(("show", "running-config"), "show_running", privileged=True),
     C(("show", "running-config", "<rest>"), "show_running", privileged=True),
     C(("show", "startup-config"), "show_running", privileged=True),
@@ -65,6 +77,8 @@ class CiscoShell(Shell):
     show_in_config: ClassVar[bool] = False
     config_banner: ClassVar[str] = ""
     extra_exec: ClassVar[tuple[Command, ...]] = ()
+    #: The platform's show commands derived from its facts, by name: ``name -> (shell, args) -> text``.
+    operational: ClassVar[Mapping[str, Callable[[CiscoShell, list[str]], str]]] = {}
 
     def __init__(self, terminal: Terminal) -> None:
         super().__init__(terminal)
@@ -137,7 +151,15 @@ class CiscoShell(Shell):
         found = resolve(words, table)
         if found.command is None:
             return Reply(self.invalid(text, found.bad_word))
-        reply: Reply = getattr(self, f"do_{found.command.action}")(found.args)
+        action = found.command.action
+        if action.startswith("op_"):
+            show = self.operational.get(action[3:])
+            if show is None:
+                return Reply(self.invalid(text, 1))
+            with self.state.lock:
+                output = show(self, found.args)
+            return self.filtered(Reply(output), filters, text, len(words))
+        reply: Reply = getattr(self, f"do_{action}")(found.args)
         return self.filtered(reply, filters, text, len(words))
 
     def config_line(self, raw: str, text: str) -> Reply:
@@ -147,11 +169,11 @@ class CiscoShell(Shell):
             return Reply()
         self.received(text)
         if text in ("end", "\x1a"):
-            self.session = None
+            self.leave_config()
             return Reply()
         if text == "exit":
             if not self.session.exit():
-                self.session = None
+                self.leave_config()
             return Reply()
         if text.startswith("do "):
             return self.exec_line(text[3:], privileged=True)
@@ -170,6 +192,14 @@ class CiscoShell(Shell):
             return answer
 
         return self.guarded(text, apply)
+
+    def leave_config(self) -> None:
+        """Back to exec mode; the device logs who configured it (IOS's ``%SYS-5-CONFIG_I``)."""
+        self.session = None
+        self.state.syslog(self.config_message())
+
+    def config_message(self) -> str:
+        return f"%SYS-5-CONFIG_I: Configured from console by {self.terminal.username} on vty0 (127.0.0.1)"
 
     # -- exec commands --
 
@@ -214,6 +244,8 @@ class CiscoShell(Shell):
     def do_show_running(self, args: list[str]) -> Reply:
         with self.state.lock:
             root = self.state.config
+            if args[:1] in (["all"], ["full"]):
+                args = args[1:]  # the lab holds no defaults to add: `all` shows the configuration itself
             if args:
                 prefix = " ".join(args)
                 root = Node("", [c for c in root.children if c.text == prefix or c.text.startswith(prefix + " ")])

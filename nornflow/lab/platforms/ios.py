@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nornflow.lab.grammar import IOS
+from nornflow.lab.platforms import ios_show
 from nornflow.lab.platforms.cisco import CiscoShell, interfaces
 from nornflow.lab.running import parse, render
 from nornflow.lab.shell import serial, uptime
@@ -52,8 +53,38 @@ def ios_uptime(seconds: int) -> str:
     return ", ".join(parts) or "0 minutes"
 
 
+def _lldp(shell: CiscoShell, _: list[str]) -> str:
+    if shell.state.config.find("lldp run") is None:  # off by default on IOS
+        return "% LLDP is not enabled\n"
+    return ios_show.show_lldp_neighbors(shell.state.config)
+
+
+def _cdp(shell: CiscoShell, _: list[str]) -> str:
+    if shell.state.config.find("no cdp run") is not None:
+        return "% CDP is not enabled\n"
+    return ios_show.show_cdp_neighbors(shell.state.config)
+
+
+def _logging(shell: CiscoShell, _: list[str]) -> str:
+    boot = (shell.state.booted, "%SYS-5-RESTART: System restarted --")
+    return ios_show.show_logging([boot, *shell.state.log])
+
+
+OPERATIONAL = {
+    "interfaces": lambda shell, _: ios_show.show_interfaces(shell.state.config, shell.state.index),
+    "inventory": lambda shell, _: ios_show.show_inventory(shell.hostname(), serial(shell.state, "9LAB")),
+    "cdp_neighbors": _cdp,
+    "lldp_neighbors": _lldp,
+    "ip_route": lambda shell, _: ios_show.show_ip_route(shell.state.config),
+    "ip_bgp_summary": lambda shell, _: ios_show.show_ip_bgp_summary(shell.state.config),
+    "logging": _logging,
+    "access_lists": lambda shell, args: ios_show.show_access_lists(shell.state.config, *args[:1]),
+}
+
+
 class IosShell(CiscoShell):
     default_hostname = "Router"
+    operational = OPERATIONAL
     config_banner = "Enter configuration commands, one per line.  End with CNTL/Z."
 
     def show_version(self) -> str:
