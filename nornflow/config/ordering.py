@@ -75,23 +75,26 @@ def order_lines(lines: list[str], running: HConfig, intended: HConfig, platform:
     run_top = [child.text for child in running.children]
     want_top = [child.text for child in intended.children]
     before = flat_lists(run_top, platform.ordered_flat)
-    wanted = flat_lists(want_top, platform.ordered_flat)
+    negation = running.driver.negation_prefix
     extra: list[str] = []
-    for key, target in wanted.items():
+    for key, target in flat_lists(want_top, platform.ordered_flat).items():
         expected = after_apply(before.get(key, []), target)
-        if expected == target:
-            continue
         sample = next(line for line in want_top if line.startswith(key))
         pattern = next(p for p in platform.ordered_flat if re.match(p, sample))
-        if platform.commit is not None:
-            word = _keyword(pattern, sample)
-            path = key.removeprefix(running.driver.declaration_prefix)
-            extra += [" ".join(filter(None, ["insert", path, word, item, "before", word, other]))
-                      for item, other in moves(expected, target)]
-        else:
-            negation = running.driver.negation_prefix
+        trimmed = platform.commit is None and key in before and any(
+            _in_list(ln.removeprefix(negation), key, pattern) for ln in lines if ln.startswith(negation))
+        if expected == target and not trimmed:
+            continue
+        if platform.commit is None:
+            # IOS: ``no access-list 101 permit ...`` removes the whole list, not one entry, and an entry
+            # cannot be typed into the middle. So the list is rewritten: removed, then typed in order.
             lines = [ln for ln in lines if not _in_list(ln.removeprefix(negation), key, pattern)]
             extra += [f"{negation}{key}", *(ln for ln in want_top if _in_list(ln, key, pattern))]
+            continue
+        word = _keyword(pattern, sample)
+        path = key.removeprefix(running.driver.declaration_prefix)
+        extra += [" ".join(filter(None, ["insert", path, word, item, "before", word, other]))
+                  for item, other in moves(expected, target)]
     return lines + extra
 
 

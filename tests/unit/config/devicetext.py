@@ -70,13 +70,16 @@ class LiveText:
         return node
 
     def _remove(self, parent: Node, text: str) -> None:
+        """``no X``: the line ``X`` (by number in a numbered list), else every line under ``X``
+        (``no ip community-list standard C`` removes the whole list, ``no description`` the description)."""
         match = NUMBERED.match(text)
         for index, child in enumerate(parent.children):
             by_number = (self._ordered(parent) and match is not None and child.seq == int(match[1])
                          and not self.shows_numbers)
-            if by_number or child.text == text or child.text.startswith(text + " "):
+            if by_number or child.text == text:
                 del parent.children[index]
                 return
+        parent.children = [c for c in parent.children if not c.text.startswith(text + " ")]
 
     def apply(self, lines: list[str]) -> None:
         path: list[Node] = [self.root]
