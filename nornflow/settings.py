@@ -11,6 +11,10 @@ PREFECT_DEFAULTS = {
     "PREFECT_UI_SHOW_PROMOTIONAL_CONTENT": "false",
 }
 
+#: The Prefect variable that marks a server as a lab's: deploy_config honours auto_approve only where it
+#: is true. In team mode the gateway mirrors it from a workspace's ``lab`` setting and nobody may write it.
+LAB_VARIABLE = "nornflow_lab"
+
 
 def apply_prefect_defaults() -> None:
     """Set the defaults above unless the user set them (call before importing prefect)."""

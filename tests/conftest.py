@@ -65,9 +65,20 @@ def prefect_server(request: pytest.FixtureRequest) -> Iterator[str]:
         from prefect.testing.utilities import prefect_test_harness
 
         with prefect_test_harness(server_startup_timeout=180):
+            _mark_lab_server()
             yield str(PREFECT_API_URL.value())
         return
     from tests.support.prefect_harness import prefect_harness
 
     with prefect_harness(request.getfixturevalue("prefect_database")[1], startup_timeout=180) as api_url:
+        _mark_lab_server()
         yield api_url
+
+
+def _mark_lab_server() -> None:
+    """The session server is the lab's: deploy_config honours auto_approve only on such a server."""
+    from prefect.variables import Variable
+
+    from nornflow.settings import LAB_VARIABLE
+
+    Variable.set(LAB_VARIABLE, True, overwrite=True)

@@ -24,6 +24,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.states import Cancelled, Failed
+from prefect.variables import Variable
 
 from nornflow.backup import BackupStore
 from nornflow.change.calendar import calendar_path
@@ -42,6 +43,7 @@ from nornflow.engine import final_state, run_task
 from nornflow.monitor.device_events import emit_run_events
 from nornflow.records import HostRecord, RunResult
 from nornflow.reporting import publish_markdown, publish_run
+from nornflow.settings import LAB_VARIABLE
 
 FLOW = "deploy-config"
 
@@ -126,6 +128,12 @@ def _waiting_note(ledger: Ledger, verdict: WindowCheck) -> str:
             f"`nornflow resume {ledger.run['run_id']}`")
 
 
+def lab_server() -> bool:
+    """True when the Prefect server says it is a lab's (its ``nornflow_lab`` variable is true)."""
+    value = Variable.get(LAB_VARIABLE, default=None)
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
 @flow(name="deploy_config", log_prints=True)
 def deploy_config(
     inventory: str,
@@ -160,6 +168,11 @@ def deploy_config(
     same window rules (devices caught mid-push are settled whatever the window says).
     """
     logger = get_run_logger()
+    if auto_approve and not lab_server():
+        return Failed(message=(
+            f"auto_approve skips the approval and works only on a lab's Prefect server: this server has no "
+            f"{LAB_VARIABLE!r} variable set to true (`prefect variable set {LAB_VARIABLE} true` on a lab's own "
+            "server; in team mode the gateway sets it for workspaces marked `lab: true`); nothing was planned"))
     # Before any session: a blank override reason, a missing templates directory, a bad calendar.
     guard = WindowGuard(calendar_path(change_calendar), Override.of(override_reason, override_by))
     Renderer(templates)

@@ -14,6 +14,7 @@ import math
 import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,8 +25,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 
 from nornflow.gateway.audit import AuditLog
 from nornflow.gateway.auth import Authenticator, Principal, Unauthenticated
-from nornflow.gateway.changes import guard_change_parameters, guard_deployment_defaults
 from nornflow.gateway.events import AuditShipper
+from nornflow.gateway.guards import STARTS_RUNS, Guards
 from nornflow.gateway.http import (
     DROP_REQUEST,
     DROP_RESPONSE,
@@ -35,18 +36,18 @@ from nornflow.gateway.http import (
     client_ip,
     internal_location,
     origin_of,
-    parse_json,
     security_headers,
     trusted_networks,
 )
 from nornflow.gateway.login import LoginRoutes
 from nornflow.gateway.pages import refusal_page
-from nornflow.gateway.policy import Verdict, authorize
+from nornflow.gateway.policy import RouteMatch, Verdict, authorize, match_route
 from nornflow.gateway.ratelimit import LoginGuard, RateLimiter, Throttle
+from nornflow.gateway.request import Body, Fetch, parse_body, quote_path
 from nornflow.gateway.roles import Perm
 from nornflow.gateway.settings import GatewaySettings
 from nornflow.gateway.store import GatewayStore
-from nornflow.gateway.upstream import Upstream
+from nornflow.gateway.upstream import Upstream, api_prefix
 from nornflow.gateway.websocket import WebsocketRelay, forges_audit
 
 log = logging.getLogger("nornflow.gateway")
@@ -57,12 +58,28 @@ ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _WORKSPACE_PATH = re.compile(r"^/w/([a-z0-9][a-z0-9-]{0,39})(/.*)?$")
 _BUFFERED = 256 * 1024  # answers smaller than this are read in one go instead of streamed
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_RUN_ID = re.compile(r"^/flow_runs/([^/]+)/")
-_STARTS_RUNS = re.compile(r"^/(deployments/[0-9a-fA-F-]{36}/create_flow_run(/bulk)?|flow_runs)/?$")
-_WRITES_DEPLOYMENT = re.compile(r"^/deployments(/[0-9a-fA-F-]{32,36})?/?$")
 #: The flow whose retry resumes a change under its earlier approval (nornflow.flows.deploy_config).
 CHANGE_FLOW = "deploy_config"
 _TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request the gateway answers itself: the status and the reason shown and audited."""
+
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A request to forward as decided: its route, the canonical body, and what to audit of it."""
+
+    verdict: Verdict
+    match: RouteMatch
+    body: bytes
+    approval: dict[str, Any] | None = None
+    overrides: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Gateway:
@@ -119,7 +136,7 @@ class Gateway:
             if path in ("/", "/login", "/logout"):
                 return await self.login.handle(request)
             if path == "/healthz":
-                return self.finish(JSONResponse({"status": "ok", "workspaces": sorted(self.upstreams)}))
+                return self.finish(JSONResponse({"status": "ok"}))  # nothing about workspaces to an anonymous caller
             match = _WORKSPACE_PATH.match(path)
             if not match or match.group(1) not in self.upstreams:
                 return self.finish(JSONResponse({"detail": f"no such page or workspace: {path}"}, 404))
@@ -189,24 +206,26 @@ class Gateway:
         if api_path in ("/health", "/ready") and request.method == "GET":
             return await self.forward(request, upstream, None, b"")
         ip = self.ip_of(request)
-        locked, muted = self.auth_locked(ip)
-        if locked > 0:
-            seconds = math.ceil(locked)
-            reason = f"too many failed authentications from {ip}: retry in {seconds} s"
-            if muted is not None:  # one record per address and window: guesses cannot fill the audit log
-                self.record(request, workspace, "", "ratelimited", 429, {"reason": reason, "muted": muted})
-            response = self.finish(JSONResponse({"detail": reason}, 429), origin=origin)
-            response.headers["retry-after"] = str(seconds)
-            return response
         try:
             principal = self.auth.authenticate(request.headers, workspace)
+            refusal: tuple[str, str] | None = None
         except Unauthenticated as exc:
-            self.auth_failed(ip)
-            return self.deny(request, workspace, exc.user, 401, exc.reason, origin=origin)
+            principal, refusal = None, (exc.user, exc.reason)
         if principal is None:
+            # Only a failed authentication counts, and only it is held back by a lockout: a valid token is
+            # never refused because someone else guessed wrong from the same address (a NAT, a proxy).
+            locked, muted = self.auth_locked(ip)
+            if locked > 0:
+                seconds = math.ceil(locked)
+                reason = f"too many failed authentications from {ip}: retry in {seconds} s"
+                if muted is not None:  # one record per address and window: guesses cannot fill the audit log
+                    self.record(request, workspace, "", "ratelimited", 429, {"reason": reason, "muted": muted})
+                response = self.finish(JSONResponse({"detail": reason}, 429), origin=origin)
+                response.headers["retry-after"] = str(seconds)
+                return response
             self.auth_failed(ip)
-            return self.deny(request, workspace, "", 401,
-                             "log in, or send a NornFlow token (PREFECT_API_AUTH_STRING=<user>:<token>)", origin=origin)
+            user, reason = refusal or ("", "log in, or send a NornFlow token (PREFECT_API_AUTH_STRING=<user>:<token>)")
+            return self.deny(request, workspace, user, 401, reason, origin=origin)
         problem = self._origin_problem(request, principal)
         if problem:
             return self.deny(request, workspace, principal.user, 403, problem, origin=origin)
@@ -224,53 +243,73 @@ class Gateway:
             # Both UIs wait for this on every page (v1: its sidebar and dashboard); the server's own
             # settings stay with owners, everyone else gets an empty set, which the UI handles.
             return self.finish(JSONResponse({}), origin=origin)
-        body = await self._read_body(request)
-        payload = parse_json(body, request.headers.get("content-type", "")) if body else None
-        if api_path.rstrip("/") == "/events" and request.method == "POST" and forges_audit(body):
-            return self.deny(request, workspace, principal.user, 403,
-                             "nornflow.audit.* events are written by the gateway only", origin=origin)
+        return await self._decide(request, upstream, workspace, api_path, principal, origin)
+
+    async def _decide(self, request: Request, upstream: Upstream, workspace: str, api_path: str,
+                      principal: Principal, origin: str) -> Response:
+        decided = await self.decide(request, upstream, api_path, principal)
+        if isinstance(decided, Refusal):
+            return self.deny(request, workspace, principal.user, decided.status, decided.reason, origin=origin)
+        for override in decided.overrides:
+            self.record(request, workspace, principal.user, "change.override", 200,
+                        {**override, "route": decided.match.display, **({"deployment": decided.match.params["id"]}
+                                                                        if "{id}" in decided.match.display
+                                                                        and "/deployments/" in decided.match.display
+                                                                        else {})})
+        return await self.forward(request, upstream, principal, decided.body, verdict=decided.verdict,
+                                  match=decided.match, approval=decided.approval, origin=origin)
+
+    async def decide(self, request: Request, upstream: Upstream, api_path: str,
+                     principal: Principal) -> Refusal | Decision:
+        """Read the request as Prefect will (:mod:`.request`), decide on that reading, and give the canonical
+        request to forward, or the refusal. Reads the workspace's server where a rule needs its state."""
+        workspace = upstream.name
+        body = parse_body(await self._read_body(request), request.headers.get("content-type", ""))
+        match = match_route(request.method, api_path)
+        if match is not None and match.display == "POST /events" and forges_audit(body.value):
+            return Refusal(403, "nornflow.audit.* events are written by the gateway only")
         verdict = authorize(request.method, api_path, parse_qsl(request.url.query, keep_blank_values=True),
-                            payload, principal.perms)
-        if not verdict.allowed:
-            return self.deny(request, workspace, principal.user, verdict.status, verdict.reason, origin=origin)
+                            body.value, principal.perms)
+        if not verdict.allowed or match is None:
+            return Refusal(verdict.status, verdict.reason)
         if verdict.check_not_paused and await self._is_paused(upstream, verdict.check_not_paused):
-            return self.deny(request, workspace, principal.user, 403,
-                             "this flow run is paused for an approval (or its state could not be read): "
-                             "only an approver can resume it, with the approval form in the UI", origin=origin)
+            if Perm.APPROVE not in principal.perms:
+                return Refusal(403, "this flow run is paused for an approval (or its state could not be read): "
+                                    "only an approver can resume it, with the approval form in the UI")
+            refusal = self._four_eyes(workspace, match, principal)  # moving a paused run on answers its approval
+            if refusal:
+                return Refusal(403, refusal)
         if verdict.check_change_retry and await self._is_change_retry(upstream, verdict.check_change_retry):
-            return self.deny(request, workspace, principal.user, 403,
-                             f"retrying a {CHANGE_FLOW} run resumes its change under the earlier approval: "
-                             "only an approver may retry it (or start a new run, which is planned and approved "
-                             "afresh)", origin=origin)
+            return Refusal(403, f"retrying a {CHANGE_FLOW} run resumes its change under the earlier approval: "
+                                "only an approver may retry it (or start a new run, which is planned and approved "
+                                "afresh)")
         if verdict.check_empty_job_template and await self._has_job_template(upstream,
                                                                            verdict.check_empty_job_template):
-            return self.deny(request, workspace, principal.user, 403,
-                             "a worker may set a work pool's job template only while the pool has none: "
-                             "ask a developer to change it", origin=origin)
+            return Refusal(403, "a worker may set a work pool's job template only while the pool has none: "
+                                "ask a developer to change it")
         if verdict.action == "approval":
-            refusal = self._four_eyes(workspace, api_path, principal)
+            refusal = self._four_eyes(workspace, match, principal)
             if refusal:
-                return self.deny(request, workspace, principal.user, 403, refusal, origin=origin)
-            payload = stamp_approver(api_path, payload, principal.user)
-            body = json.dumps(payload).encode()
-        if request.method == "POST" and _STARTS_RUNS.match(api_path) and payload is not None:
-            refusal, overrides = guard_change_parameters(payload, principal.user, principal.perms,
-                                                         deployment=api_path.startswith("/deployments/"))
-            if refusal:
-                return self.deny(request, workspace, principal.user, 403, refusal, origin=origin)
-            body = json.dumps(payload).encode()
-            for override in overrides:
-                self.record(request, workspace, principal.user, "change.override", 200, override)
-        if request.method in ("POST", "PATCH") and _WRITES_DEPLOYMENT.match(api_path) and payload is not None:
-            refusal, overrides = guard_deployment_defaults(payload, principal.user, principal.perms)
-            if refusal:
-                return self.deny(request, workspace, principal.user, 403, refusal, origin=origin)
-            body = json.dumps(payload).encode()
-            for override in overrides:
-                self.record(request, workspace, principal.user, "change.override", 200,
-                            {**override, "deployment": api_path})
-        return await self.forward(request, upstream, principal, body, verdict=verdict, api_path=api_path,
-                                  origin=origin)
+                return Refusal(403, refusal)
+        outcome = await Guards(self._fetcher(upstream), workspace, upstream.lab, principal).check(match, body.value)
+        if outcome.refusal:
+            return Refusal(outcome.status, outcome.refusal)
+        return Decision(verdict, match, Body(outcome.payload, body.present).canonical(), outcome.approval,
+                        outcome.overrides)
+
+    def _fetcher(self, upstream: Upstream) -> Fetch:
+        async def fetch(path: str, body: Any = None, /) -> tuple[int, Any]:
+            url, headers = upstream.api_url + quote_path(path), {"authorization": upstream.authorization}
+            try:
+                reply = await (self.client.get(url, headers=headers) if body is None else
+                               self.client.post(url, headers=headers, json=body))
+            except httpx.HTTPError:
+                return 502, None
+            try:
+                return reply.status_code, reply.json()
+            except ValueError:
+                return reply.status_code, None
+        return fetch
 
     def _preflight(self, request: Request, workspace: str, origin: str) -> Response:
         if origin not in self.allowed_origins:
@@ -345,8 +384,8 @@ class Gateway:
             return False
         return response.status_code != 200 or bool(response.json().get("base_job_template"))
 
-    def _four_eyes(self, workspace: str, api_path: str, principal: Principal) -> str | None:
-        run_id = flow_run_of(api_path)
+    def _four_eyes(self, workspace: str, match: RouteMatch, principal: Principal) -> str | None:
+        run_id = match.params.get("id") if match.route.template.startswith("/flow_runs/") else None
         if not run_id or not self.upstreams[workspace].four_eyes:
             return None
         starter = self.store.run_starter(workspace, run_id)
@@ -356,10 +395,17 @@ class Gateway:
         return None
 
     async def forward(self, request: Request, upstream: Upstream, principal: Principal | None, body: bytes, *,
-                      verdict: Verdict | None = None, api_path: str = "", origin: str = "",
-                      html: bool = False) -> Response:
-        raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+                      verdict: Verdict | None = None, match: RouteMatch | None = None,
+                      approval: dict[str, Any] | None = None, origin: str = "", html: bool = False) -> Response:
+        """Send the request on; an API request goes as decided: the canonical path, the canonical JSON body."""
         headers = [(k, v) for k, v in request.headers.items() if k not in DROP_REQUEST]
+        if match is not None:
+            raw_path = api_prefix(upstream.name) + quote_path(match.path)
+            headers = [(k, v) for k, v in headers if k not in ("content-type", "content-encoding")]
+            if body:
+                headers.append(("content-type", "application/json"))
+        else:
+            raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
         headers.append(("authorization", upstream.authorization))
         if "accept-encoding" not in request.headers:
             headers.append(("accept-encoding", "identity"))  # httpx would ask for gzip on the caller's behalf
@@ -380,9 +426,9 @@ class Gateway:
             await reply.aread()
             await reply.aclose()
             starters: dict[str, str] = {}
-            if request.method == "POST" and _STARTS_RUNS.match(api_path) and reply.status_code < 300:
+            if match is not None and match.display in STARTS_RUNS and reply.status_code < 300:
                 starters = await self._starters(upstream, principal, body, reply)
-            self._after(request, upstream.name, principal, verdict, api_path, reply, body, starters)
+            self._after(request, upstream.name, principal, verdict, match, reply, approval, starters)
             keep = [(k, v) for k, v in keep if k.lower() not in ("content-length", "content-encoding")]
             response: Response = Response(reply.content, reply.status_code, headers=dict(keep))
         elif reply.headers.get("content-length", "").isdigit() and int(reply.headers["content-length"]) < _BUFFERED:
@@ -415,8 +461,9 @@ class Gateway:
                 upstream, principal, {"parent_task_run_id": parent})
         return starters
 
-    def _after(self, request: Request, workspace: str, principal: Principal, verdict: Verdict, api_path: str,
-               reply: httpx.Response, body: bytes, starters: dict[str, str]) -> None:
+    def _after(self, request: Request, workspace: str, principal: Principal, verdict: Verdict,
+               match: RouteMatch | None, reply: httpx.Response, approval: dict[str, Any] | None,
+               starters: dict[str, str]) -> None:
         """Audit what was done, and remember who started a run (for four-eyes)."""
         detail: dict[str, Any] = {"route": verdict.route, "via": principal.kind}
         if principal.token_id:
@@ -426,10 +473,10 @@ class Gateway:
             detail.setdefault("flow_runs", []).append(run_id)
             if starter != principal.user:
                 detail.setdefault("started_for", {})[run_id] = starter
-        if verdict.action == "approval":
-            detail.update(approval_detail(api_path, body))
-        if verdict.action == "secret.read":
-            detail["block"] = api_path
+        if verdict.action == "approval" and approval is not None:
+            detail.update(approval)
+        if verdict.action == "secret.read" and match is not None:
+            detail["block"] = match.path
         self.record(request, workspace, principal.user, verdict.action or "write", reply.status_code, detail)
 
     # -- the UI -------------------------------------------------------------------------------------
@@ -457,51 +504,3 @@ class Gateway:
             return self.finish(JSONResponse({"detail": "the UI's files are read-only"}, 405))
         return await self.forward(request, upstream, principal, b"", html=True)
 
-
-def flow_run_of(api_path: str) -> str | None:
-    """The flow run id in ``/flow_runs/<id>/...`` in its one canonical spelling (Prefect takes several)."""
-    match = _RUN_ID.match(api_path)
-    if not match:
-        return None
-    try:
-        return str(uuid.UUID(match.group(1)))
-    except ValueError:
-        return None
-
-
-def stamp_approver(api_path: str, payload: Any, user: str) -> Any:
-    """Write the authenticated approver into an approval, whatever the form said."""
-    if not isinstance(payload, dict):
-        return payload
-    if api_path.endswith("/resume"):
-        run_input = payload.get("run_input")
-        if isinstance(run_input, dict):
-            run_input["approver"] = user
-    elif isinstance(payload.get("value"), str):
-        try:
-            value = json.loads(payload["value"])
-        except ValueError:
-            return payload
-        if isinstance(value, dict):
-            value["approver"] = user
-            payload["value"] = json.dumps(value)
-    return payload
-
-
-def approval_detail(api_path: str, body: bytes) -> dict[str, Any]:
-    """What the audit keeps of an approval: the run, the verdict and the plan hash (never free text)."""
-    detail: dict[str, Any] = {"flow_run": flow_run_of(api_path) or ""}
-    try:
-        payload = json.loads(body) if body else {}
-    except ValueError:
-        return detail
-    answer = payload.get("run_input") if isinstance(payload, dict) else None
-    if answer is None and isinstance(payload, dict) and isinstance(payload.get("value"), str):
-        try:
-            answer = json.loads(payload["value"])
-        except ValueError:
-            answer = None
-    if isinstance(answer, dict):
-        detail["approve"] = bool(answer.get("approve"))
-        detail["plan_hash"] = str(answer.get("plan_hash", ""))[:80]
-    return detail

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from starlette.convertors import Convertor
+from starlette.routing import compile_path
 
 from nornflow.gateway.roles import Perm, roles_holding
 
@@ -242,8 +244,6 @@ GET     /metrics                                                read      -
 # probe, treats a refusal as "analytics off"), and PUT/DELETE /admin/storage redirect the results of
 # every deployment: owner only. The last four GETs come from create_api_app/create_app, not a router.
 
-_CONVERTERS = {"str": "[^/]+", "path": ".*", "int": "[0-9]+", "float": r"[0-9]+(?:\.[0-9]+)?",
-               "uuid": "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"}
 _PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
 _BOOL: TypeAdapter[bool] = TypeAdapter(bool)
 
@@ -295,7 +295,9 @@ class _Route:
     primary: Perm
     action: str | None
     rule: str | None
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[str]  # Starlette's, from compile_path: the regex Prefect's router matches with
+    format: str  # "/flow_runs/{id}/resume": the path rebuilt from converted values
+    convertors: Mapping[str, Convertor[Any]]
 
     @property
     def display(self) -> str:
@@ -303,14 +305,17 @@ class _Route:
         return self.method + " " + _PARAM.sub(r"{\1}", self.template)
 
 
-def _compile(template: str) -> re.Pattern[str]:
-    regex, start = "", 0
-    for param in _PARAM.finditer(template):
-        regex += re.escape(template[start:param.start()])
-        regex += f"(?P<{param.group(1)}>{_CONVERTERS[param.group(2) or 'str']})"
-        start = param.end()
-    regex += re.escape(template[start:])
-    return re.compile(regex[:-1] if regex.endswith("/") and len(regex) > 1 else regex)
+@dataclass(frozen=True)
+class RouteMatch:
+    """A request path matched the way Prefect's router matches it."""
+
+    route: _Route
+    params: Mapping[str, str]  # canonical text of each converted value (a UUID with dashes, lower case)
+    path: str  # the canonical path, decoded: the template filled with ``params``
+
+    @property
+    def display(self) -> str:
+        return self.route.display
 
 
 def _parse_table(text: str) -> dict[str, list[_Route]]:
@@ -318,8 +323,9 @@ def _parse_table(text: str) -> dict[str, list[_Route]]:
     for line in text.strip().splitlines():
         method, template, perms, action, *rule = line.split()
         names = perms.split("|")
+        pattern, format_, convertors = compile_path(template)
         route = _Route(method, template, frozenset(Perm(n) for n in names), Perm(names[0]),
-                       None if action == "-" else action, rule[0] if rule else None, _compile(template))
+                       None if action == "-" else action, rule[0] if rule else None, pattern, format_, convertors)
         by_method.setdefault(method, []).append(route)
     return by_method
 
@@ -327,15 +333,34 @@ def _parse_table(text: str) -> dict[str, list[_Route]]:
 _ROUTES = _parse_table(_TABLE)
 
 
-def _match(method: str, path: str) -> tuple[_Route, dict[str, str]] | None:
+def match_route(method: str, path: str) -> RouteMatch | None:
+    """The route Prefect's router picks for ``path`` (decoded, relative to the API root), the first in
+    router order, with its parameters converted by Starlette's convertors and the canonical path.
+
+    A path that differs from a template only by its trailing slash matches it: Prefect's router
+    redirects there, and the canonical path is the template's own form (no redirect to follow).
+    """
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
+        return None  # Starlette's "$" would match before a final newline; no Prefect path holds controls
     method = method.upper()
     candidates = _ROUTES.get("GET" if method == "HEAD" else method, [])
-    bare = path[:-1] if path.endswith("/") and len(path) > 1 else path
-    for route in candidates:
-        found = route.pattern.fullmatch(bare)
-        if found:
-            return route, found.groupdict()
+    other = path[:-1] if path.endswith("/") and len(path) > 1 else path + "/"
+    for candidate in (path, other):
+        for route in candidates:
+            found = route.pattern.match(candidate)
+            if not found:
+                continue
+            params: dict[str, str] = {}
+            for name, text in found.groupdict().items():
+                convertor = route.convertors[name]
+                params[name] = convertor.to_string(convertor.convert(text))
+            return RouteMatch(route, params, route.format.format(**params))
     return None
+
+
+def _match(method: str, path: str) -> tuple[_Route, Mapping[str, str]] | None:
+    found = match_route(method, path)
+    return (found.route, found.params) if found else None
 
 
 def classify(method: str, path: str) -> tuple[str, Perm] | None:
@@ -388,7 +413,7 @@ def _flow_run_set_state(display: str, params: Mapping[str, str], body: Any, perm
     else:
         groups = (frozenset({Perm.WORK, Perm.DEVELOP}) if force else frozenset({Perm.WORK}),)
     run_id = str(uuid.UUID(params["id"]))
-    paused_check = run_id if target in _MOVES_ON and Perm.APPROVE not in perms else None
+    paused_check = run_id if target in _MOVES_ON else None  # an approver's move is held to four-eyes
     retry_check = run_id if target == "SCHEDULED" and Perm.APPROVE not in perms else None
     what = f"{display} to {target}{' with force' if force else ''}"
     return _Need(groups, what, "flow_run.state", check_not_paused=paused_check, check_change_retry=retry_check)

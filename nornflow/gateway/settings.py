@@ -91,6 +91,9 @@ class WorkspaceSettings(BaseModel):
     auth_string: SecretStr | None = Field(
         default=None, description="The fronted server's PREFECT_SERVER_API_AUTH_STRING.")
     four_eyes: bool = Field(default=True, description="Whoever started a change may not approve it.")
+    lab: bool = Field(default=False, description=(
+        "The workspace's devices are a lab: deploy_config's auto_approve works here (nowhere else). The gateway "
+        "mirrors it into the server's `nornflow_lab` variable, which nobody else may write."))
     env: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Extra environment of a started server (PREFECT_API_DATABASE_PASSWORD...): plain values or "

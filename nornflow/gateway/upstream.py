@@ -25,6 +25,7 @@ import httpx
 
 from nornflow.exceptions import NornFlowError
 from nornflow.gateway.settings import GatewaySettings, WorkspaceSettings
+from nornflow.settings import LAB_VARIABLE
 
 log = logging.getLogger("nornflow.gateway")
 
@@ -53,6 +54,7 @@ class Upstream:
     four_eyes: bool = True
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log_path: Path | None = None
+    lab: bool = False
 
     @property
     def api_url(self) -> str:
@@ -118,11 +120,12 @@ class Supervisor:
             if ws.url:
                 auth = ws.auth_string.get_secret_value() if ws.auth_string else ""
                 base = ws.url.rstrip("/").removesuffix(api_prefix(ws.name))
-                self.upstreams[ws.name] = Upstream(ws.name, base, auth, ws.four_eyes)
+                self.upstreams[ws.name] = Upstream(ws.name, base, auth, ws.four_eyes, lab=ws.lab)
             else:
                 self.upstreams[ws.name] = self._spawn(ws)
         for upstream in self.upstreams.values():
             self._wait_ready(upstream)
+            mirror_lab_flag(upstream)
         self._watcher = threading.Thread(target=self._watch, name="nornflow-gateway-supervisor", daemon=True)
         self._watcher.start()
         return self.upstreams
@@ -140,7 +143,7 @@ class Supervisor:
                 start_new_session=True,
             )
         log.info("workspace %s: Prefect server pid %s on 127.0.0.1:%s (log %s)", ws.name, process.pid, port, log_path)
-        return Upstream(ws.name, f"http://127.0.0.1:{port}", auth, ws.four_eyes, process, log_path)
+        return Upstream(ws.name, f"http://127.0.0.1:{port}", auth, ws.four_eyes, process, log_path, lab=ws.lab)
 
     def _wait_ready(self, upstream: Upstream) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -182,3 +185,27 @@ class Supervisor:
                     upstream.process.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     upstream.process.kill()
+
+
+def mirror_lab_flag(upstream: Upstream) -> None:
+    """Make the server's ``nornflow_lab`` variable say what the workspace's ``lab`` setting says.
+
+    ``deploy_config`` honours ``auto_approve`` only where that variable is true; through the gateway
+    nobody else may write it (:mod:`nornflow.gateway.app`), so the setting is the one switch.
+    """
+    headers = {"authorization": upstream.authorization}
+    url = f"{upstream.api_url}/variables/name/{LAB_VARIABLE}"
+    found = httpx.get(url, headers=headers, timeout=10)
+    if upstream.lab:
+        if found.status_code == 404:
+            reply = httpx.post(f"{upstream.api_url}/variables/", headers=headers, timeout=10,
+                               json={"name": LAB_VARIABLE, "value": True, "tags": ["nornflow"]})
+        else:
+            reply = httpx.patch(url, headers=headers, timeout=10, json={"value": True})
+    elif found.status_code == 200:
+        reply = httpx.delete(url, headers=headers, timeout=10)
+    else:
+        return
+    if reply.status_code >= 300:
+        raise UpstreamError(f"workspace {upstream.name!r}: cannot set its {LAB_VARIABLE} variable "
+                            f"({reply.status_code} {reply.text[:200]})")

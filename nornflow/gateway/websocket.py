@@ -6,13 +6,15 @@ client's first frame is ``{"type": "auth", "token": <auth string>}`` and the ser
 the NornFlow token, or the browser's session cookie, and the route's permission) and the client to
 Prefect (with the internal auth string), then relays frames both ways.
 
-Limits are answered before the handshake where the gateway can know them then: an address locked
-out for failed authentications, and a principal over its connect rate when the upgrade request
+Limits are answered before the handshake where the gateway can know them then: a bad credential on
+the upgrade from an address locked out for failed authentications (a valid one is never held back by
+others' failures: a NAT, a proxy), and a principal over its connect rate when the upgrade request
 carries its credential (Prefect's ``events/in`` client sends an ``Authorization`` header; so does
 anything with ``PREFECT_CLIENT_CUSTOM_HEADERS``, and a browser sends its session cookie) get an HTTP
 429 with Retry-After instead of a websocket (the ASGI ``websocket.http.response`` extension, which
 uvicorn's websockets implementation offers). A client whose credential comes only in the auth frame
-is known after the handshake: over its rate it is closed with 1013 (try again later) and the reason.
+is known after the handshake: over its rate, or failing from a locked-out address, it is closed with
+1013 (try again later) and the reason.
 """
 
 from __future__ import annotations
@@ -97,18 +99,21 @@ class WebsocketRelay:
             audit(workspace, "", "denied", 403, "the 'prefect' subprotocol is required")
             await websocket.close(POLICY_VIOLATION, reason="'prefect' subprotocol required")
             return
-        locked, muted = self.gw.auth_locked(ip)
-        if locked > 0:
-            reason = f"too many failed authentications from {ip}: retry in {math.ceil(locked)} s"
-            if muted is not None:
-                audit(workspace, "", "ratelimited", 429, reason)
-            await self._refuse(websocket, 429, reason, retry_after=locked)
-            return
         early: Principal | None = None
         try:  # a credential on the upgrade request itself: limits can be answered before the handshake
             early = self.gw.auth.authenticate(websocket.headers, workspace)
         except Unauthenticated:
             early = None  # the auth frame decides; a bad header alone is not a failure of the frame
+        # A lockout holds back failed authentications only: a valid token is never refused because someone
+        # else guessed wrong from the same address (a NAT, a proxy). Without a credential on the upgrade,
+        # the auth frame is read and only a failed one is answered with the lockout.
+        locked, muted = self.gw.auth_locked(ip) if early is None else (0.0, None)
+        if locked > 0 and websocket.headers.get("authorization"):  # a bad credential on the upgrade itself
+            reason = f"too many failed authentications from {ip}: retry in {math.ceil(locked)} s"
+            if muted is not None:
+                audit(workspace, "", "ratelimited", 429, reason)
+            await self._refuse(websocket, 429, reason, retry_after=locked)
+            return
         if early is not None:
             wait = self.limiter.hit(early.key)
             if wait > 0:
@@ -120,6 +125,12 @@ class WebsocketRelay:
         try:
             principal = await self._authenticate(websocket, workspace)
         except Unauthenticated as exc:
+            if locked > 0:
+                reason = f"too many failed authentications from {ip}: retry in {math.ceil(locked)} s"
+                if muted is not None:
+                    audit(workspace, exc.user, "ratelimited", 429, reason)
+                await websocket.close(TRY_AGAIN_LATER, reason=reason[:120])
+                return
             self.gw.auth_failed(ip)
             audit(workspace, exc.user, "denied", 401, exc.reason)
             await websocket.close(POLICY_VIOLATION, reason=exc.reason[:120])

