@@ -67,7 +67,7 @@ def interfaces(root: Node, loopback_mtu: int = 1514) -> list[Interface]:
         item = Interface(node.text.split(None, 1)[1])
         if item.loopback:
             item.mtu = loopback_mtu
-        secondary = []
+        secondary: list[ipaddress.IPv4Interface] = []
         for child in node.children:
             words = child.text.split()
             if child.text.startswith("description "):

@@ -43,10 +43,18 @@ BGP = (
     "log-neighbor-changes", "shutdown", "vlan", "vlan-aware-bundle", "import", "export", "bestpath",
     "dynamic", "peer",
 )
+NEIGHBOR_AF = (
+    "route-map", "send-community", "next-hop-self", "soft-reconfiguration", "allowas-in", "route-reflector-client",
+    "prefix-list", "maximum-prefix", "default-originate", "filter-list", "weight", "as-override",
+    "disable-peer-as-check", "activate", "remove-private-as", "unsuppress-map", "advertisement-interval",
+)
 VOCABULARY: dict[str, tuple[str, ...]] = {
     "interface": INTERFACE,
     "router bgp": BGP,
-    "address-family": BGP,
+    "address-family": (*BGP, *NEIGHBOR_AF),
+    "neighbor": ("remote-as", "description", "update-source", "address-family", "shutdown", "password", "timers",
+                 "ebgp-multihop", "local-as", "inherit", "bfd", "remove-private-as", "log-neighbor-changes",
+                 "transport", "dynamic-capability", "capability", "low-memory", "maximum-peers", "peer-type"),
     "router ospf": (
         "router-id", "network", "passive-interface", "redistribute", "area", "default-information",
         "log-adjacency-changes", "auto-cost", "timers", "max-lsa", "maximum-paths", "distance", "bfd", "ispf",
@@ -106,8 +114,13 @@ EOS_RANKS: dict[str, tuple[str, ...]] = {
                    "neighbor", "redistribute", "network", "address-family", "vrf"),
     "address-family": ("bgp", "neighbor", "network", "redistribute"),
 }
+NXOS_TOP = (
+    "version", "hostname", "vdc", "feature", "username", "ip domain-lookup", "ip domain-name", "ip access-list",
+    "snmp-server", "ntp", "ip route", "vlan", "vrf context", "interface", "line", "router",
+)
 #: NX-OS prints `no shutdown` last in an interface (its captured running configurations).
 NXOS_RANKS: dict[str, tuple[str, ...]] = {
+    "": NXOS_TOP,
     "interface": ("description", "switchport", "no switchport", "mtu", "vrf member", "ip address", "ipv6",
                   "ip router", "ip ospf", "ip pim", "channel-group", "vpc", "shutdown", "no shutdown"),
 }
@@ -164,6 +177,7 @@ class Grammar:
     deny_padded: bool = False  # IOS prints `deny   ip ...` in named ACLs, aligned under `permit`
     prefix_list_step: int = 0  # IOS and NX-OS number `ip prefix-list` lines typed without `seq` (5, 10, ...)
     exit_address_family: bool = False  # IOS prints ` exit-address-family` after each address-family block
+    nested: tuple[str, ...] = ("address-family", "template", "neighbor-group", "class", "key")  # sub-sub-modes
     hidden_defaults: tuple[str, ...] = ("shutdown",)  # `no shutdown` is the default IOS and EOS do not print
 
     def is_acl(self, text: str) -> bool:
@@ -211,4 +225,5 @@ def _seq(words: list[str]) -> int | None:
 IOS = Grammar("ios", IOS_RANKS, acl_seq_shown=False, acl_sections=("ip access-list",), deny_padded=True,
               prefix_list_step=5, exit_address_family=True)
 EOS = Grammar("eos", EOS_RANKS)
-NXOS = Grammar("nxos", NXOS_RANKS, prefix_list_step=5, hidden_defaults=())  # NX-OS prints `no shutdown`
+NXOS = Grammar("nxos", NXOS_RANKS, prefix_list_step=5, hidden_defaults=(),
+               nested=("address-family", "template", "neighbor", "vrf", "class", "key"))  # NX-OS prints `no shutdown`

@@ -12,6 +12,7 @@ double, not a parser of every IOS command.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from nornflow.lab import acl
@@ -42,6 +43,8 @@ SINGLE_VALUE = (
     "ip domain name ", "ip domain-name ", "clock timezone ", "router-id ", "switchport mode ",
     "switchport access vlan ", "speed ", "duplex ", "logging buffered ", "ip address ",
 )
+#: A neighbor's policy line, which only a BGP sub-mode takes (a global ``route-map`` has no ``in``/``out``).
+POLICY = re.compile(r"(route-map|prefix-list|filter-list) \S+ (in|out)")
 MODE_NAMES = {
     "interface": "if", "router": "router", "line": "line", "vlan": "vlan", "route-map": "route-map",
     "address-family": "router-af", "management": "mgmt", "ip access-list": "ext-nacl",
@@ -204,11 +207,14 @@ class ConfigSession:
                 self.stack.append((last[0], last[1]))  # the previous line turned out to be a parent
         else:
             words = text[3:] if text.startswith("no ") else text
-            if not self.stack or _starts(words, SECTIONS) or _starts(words, GLOBAL_WORDS):
+            nested = _starts(words, self.grammar.nested) is not None
+            policy = POLICY.fullmatch(words) is not None  # `route-map X in` (NX-OS neighbor): not a route-map
+            if not self.stack or (not policy and (_starts(words, SECTIONS) or _starts(words, GLOBAL_WORDS))):
                 self.stack = []
-            elif _starts(words, NESTED_SECTIONS) and len(self.stack) > 1:
-                self.stack = self.stack[:1]
-            else:
+            else:  # up until a mode takes it; a sub-mode opener becomes the sibling of one of its kind
+                same = [i for i, (n, _) in enumerate(self.stack) if nested and kind(n.text) == kind(words)]
+                if same:
+                    self.stack = self.stack[:same[-1]]
                 while self.stack and _refuses(self.stack[-1][0].text, words):
                     self.stack.pop()
         parent = self.stack[-1][0] if self.stack else self.root
@@ -222,7 +228,7 @@ class ConfigSession:
             return ""
         siblings = [c.text for c in parent.children]
         node = parent.add(text, self.grammar.position(siblings, parent.text, text))
-        opens = _starts(text, SECTIONS) if not self.stack else _starts(text, NESTED_SECTIONS)
+        opens = _starts(text, SECTIONS) if not self.stack else _starts(text, self.grammar.nested)
         if opens and indent == 0:
             self.stack.append((node, indent))
             self.last = None

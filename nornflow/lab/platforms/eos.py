@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from nornflow.lab.grammar import EOS
+from nornflow.lab.platforms import switch_show as show
 from nornflow.lab.platforms.cisco import CiscoShell, interfaces
 from nornflow.lab.running import parse, render
 from nornflow.lab.shell import Reply, mac, serial, uptime
@@ -45,9 +46,18 @@ def eos_uptime(seconds: int) -> str:
     return f"{', '.join(parts)} and {last}" if parts else last
 
 
+OPERATIONAL = {
+    "lldp_neighbors": lambda shell, _: show.eos_lldp_neighbors(shell.state.config),
+    "ip_route": lambda shell, _: show.eos_ip_route(shell.state.config),
+    "ip_bgp_summary": lambda shell, _: show.eos_ip_bgp_summary(shell.state.config),
+    "access_lists": lambda shell, args: show.access_lists(shell.state.config, "".join(args[:1]), "IP Access List", 8),
+}
+
+
 class EosShell(CiscoShell):
     default_hostname = "localhost"
     grammar = EOS
+    operational = OPERATIONAL
     enable_secret = False
     show_in_config = True
 

@@ -52,8 +52,8 @@ def show_interfaces(root: Node, index: int) -> str:
             out.append("  Hardware is Loopback")
         else:
             value = f"5254{index * 16 + n:08x}"
-            address = ".".join(value[i:i + 4] for i in range(0, 12, 4))
-            out.append(f"  Hardware is AmdP2, address is {address} (bia {address})")
+            hardware = ".".join(value[i:i + 4] for i in range(0, 12, 4))
+            out.append(f"  Hardware is AmdP2, address is {hardware} (bia {hardware})")
         if item.description:
             out.append(f"  Description: {item.description}")
         for address in item.addresses[:1]:

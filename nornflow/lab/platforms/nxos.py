@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from nornflow.lab.grammar import NXOS
+from nornflow.lab.platforms import switch_show as show
 from nornflow.lab.platforms.cisco import CiscoShell, interfaces
 from nornflow.lab.running import Node, parse
 from nornflow.lab.shell import serial, uptime
@@ -84,9 +85,27 @@ def stamp(when: float) -> str:
     return time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(when))
 
 
+def _lldp(shell: CiscoShell, _: list[str]) -> str:
+    if shell.state.config.find("feature lldp") is None:
+        return "% LLDP is not enabled\n"
+    return show.nxos_neighbors(shell.state.config, "lldp")
+
+
+OPERATIONAL = {
+    "cdp_neighbors": lambda shell, _: show.nxos_neighbors(shell.state.config, "cdp"),
+    "lldp_neighbors": _lldp,
+    "ip_route": lambda shell, _: show.nxos_ip_route(shell.state.config),
+    "ip_bgp_summary": lambda shell, _: show.nxos_ip_bgp_summary(shell.state.config),
+    "inventory": lambda shell, _: show.nxos_inventory(serial(shell.state, "9N3K")),
+    "access_lists": lambda shell, args: show.access_lists(shell.state.config, "".join(args[:1]), "IP access list", 8,
+                                                          gap=False),
+}
+
+
 class NxosShell(CiscoShell):
     default_hostname = "switch"
     grammar = NXOS
+    operational = OPERATIONAL
     starts_privileged = True
     enable_secret = False
     show_in_config = True
