@@ -43,6 +43,8 @@ SINGLE_VALUE = (
     "ip domain name ", "ip domain-name ", "clock timezone ", "router-id ", "switchport mode ",
     "switchport access vlan ", "speed ", "duplex ", "logging buffered ", "ip address ",
 )
+#: Sections IOS prints back to back, without a ``!`` between two of the same kind (batfish's IOS configs).
+UNSEPARATED = ("line", "ip access-list")
 #: A neighbor's policy line, which only a BGP sub-mode takes (a global ``route-map`` has no ``in``/``out``).
 POLICY = re.compile(r"(route-map|prefix-list|filter-list) \S+ (in|out)")
 MODE_NAMES = {
@@ -136,7 +138,8 @@ def render(root: Node, indent: int = 1, grammar: Grammar = IOS) -> str:
             lines.append(" " * (indent * depth) + child.text)
             walk(child, depth + 1)
 
-    for child in root.children:
+    children = root.children
+    for at, child in enumerate(children):
         lines.append(child.text)
         if child.children and grammar.is_acl(child.text):
             pad = " " * indent
@@ -144,7 +147,9 @@ def render(root: Node, indent: int = 1, grammar: Grammar = IOS) -> str:
                          for c in child.children)
         else:
             walk(child, 1)
-        if child.children:
+        after = children[at + 1].text if at + 1 < len(children) else ""
+        if child.children and not (_starts(child.text, UNSEPARATED) and _starts(after, UNSEPARATED)
+                                   and kind(after) == kind(child.text)):
             lines.append("!")
     return "\n".join([*lines, "end"]) + "\n"
 
