@@ -8,6 +8,7 @@ server's internal credential, audit. The Prefect UI is served unchanged behind a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -25,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 
 from nornflow.gateway.audit import AuditLog
 from nornflow.gateway.auth import Authenticator, Principal, Unauthenticated
+from nornflow.gateway.blocks import installed_schemas
 from nornflow.gateway.events import AuditShipper
 from nornflow.gateway.guards import STARTS_RUNS, Guards
 from nornflow.gateway.http import (
@@ -121,6 +123,7 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await asyncio.to_thread(installed_schemas)  # ~2.5 s once: not on the first block write's request
                 self.shipper.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

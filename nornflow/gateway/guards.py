@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nornflow.gateway.auth import Principal
+from nornflow.gateway.blocks import ROUTES as BLOCK_ROUTES
 from nornflow.gateway.blocks import check_block_write
 from nornflow.gateway.changes import guard_change_parameters, guard_deployment_defaults
 from nornflow.gateway.http import BadRequest
@@ -23,6 +24,7 @@ from nornflow.gateway.parameters import (
     plain_governed,
     runner_refusal,
     runner_settable,
+    same,
     schema_defaults,
     truthy,
 )
@@ -41,8 +43,6 @@ STARTS_RUNS = frozenset({CREATE_RUN, CREATE_RUNS, NEW_FLOW_RUN})
 _DEPLOYMENT_WRITES = frozenset({"POST /deployments/", "PATCH /deployments/{id}"})
 _VARIABLE_WRITES = frozenset({"POST /variables/", "PATCH /variables/{id}", "PATCH /variables/name/{name}",
                               "DELETE /variables/{id}", "DELETE /variables/name/{name}"})
-_BLOCK_WRITES = frozenset({"POST /block_schemas/", "DELETE /block_schemas/{id}", "PATCH /block_documents/{id}",
-                           "POST /block_documents/"})
 
 
 @dataclass
@@ -79,7 +79,7 @@ class Guards:
             return self._deployment_write(payload)
         if route in _VARIABLE_WRITES:
             return await self._variable_write(match, payload)
-        if route in _BLOCK_WRITES:
+        if route in BLOCK_ROUTES:
             refusal = await check_block_write(match.route.method, route, match.params, payload,
                                               self.principal.perms, self.fetch)
             return Outcome(refusal, payload=payload)
@@ -143,31 +143,47 @@ class Guards:
 
     async def _one_run(self, deployment: dict[str, Any], run: dict[str, Any],
                        overrides: list[dict[str, Any]]) -> tuple[str | None, dict[str, Any]]:
+        """Decide on the parameters Prefect will start the run with, and forward exactly those.
+
+        Prefect merges the request's parameters over the deployment's and hydrates the result
+        (``create_flow_run_from_deployment``): a top-level ``__prefect_kind`` wrapper replaces the
+        defaults altogether, a value that hydrates to nothing drops its key. So the decision is on
+        ``effective`` (that merge, hydrated by Prefect's code), what the request changed is what
+        differs from the deployment's own hydrated defaults, and what goes on is every effective
+        value (inert) plus a removal for each default the run does not keep.
+        """
         sent = run.get("parameters")
         if sent is None:
             sent = {}
         if not isinstance(sent, dict):
             raise BadRequest(400, "parameters must be a JSON object")
         defaults = deployment.get("parameters") or {}
-        effective = await hydrated({**defaults, **sent}, self.fetch, "the run's parameters")
+        own = await hydrated(dict(defaults), self.fetch, "the deployment's parameters")
+        effective = await hydrated({**defaults, **sent}, self.fetch, "the run's parameters") if sent else dict(own)
         refusal = auto_approve_refusal(effective, lab=self.lab, workspace=self.workspace)
         if refusal:
             return refusal, run
-        chosen = {name: effective[name] for name in sent if name in effective}
-        refusal, found = guard_change_parameters({"parameters": chosen}, self.principal.user, self.principal.perms,
+        changed = {name: value for name, value in effective.items() if name not in own or not same(value, own[name])}
+        stamped = dict(changed)
+        refusal, found = guard_change_parameters({"parameters": stamped}, self.principal.user, self.principal.perms,
                                                  deployment=True)
         if refusal:
             return refusal, run
         perms = self.principal.perms
         if Perm.DEVELOP not in perms and Perm.WORK not in perms:
-            baseline = {**schema_defaults(deployment.get("parameter_openapi_schema")),
-                        **await hydrated(dict(defaults), self.fetch, "the deployment's parameters")}
-            refusal = runner_refusal(sent, effective, baseline, runner_settable(deployment.get("tags") or []))
+            baseline = {**schema_defaults(deployment.get("parameter_openapi_schema")), **own}
+            names = (set(effective) | set(own)) - {"override_by"}
+            refusal = runner_refusal(names, effective, baseline, runner_settable(deployment.get("tags") or []))
             if refusal:
                 return refusal, run
         overrides.extend(found)
-        parameters = {name: inert(chosen[name]) for name in chosen}
-        parameters.update({name: dict(REMOVED) for name in sent if name not in effective})
+        final = {**effective, **stamped}
+        if "override_by" in changed and "override_by" not in stamped:  # claimed without an override: not kept
+            final.pop("override_by")
+            if "override_by" in own:
+                final["override_by"] = own["override_by"]
+        parameters = {name: inert(value) for name, value in final.items()}
+        parameters.update({name: dict(REMOVED) for name in defaults if name not in final})
         return None, {**run, "parameters": parameters}
 
     def _flow_run_write(self, payload: Any) -> Outcome:

@@ -72,7 +72,7 @@ def schema_defaults(schema: Any) -> dict[str, Any]:
     return {name: spec["default"] for name, spec in properties.items() if isinstance(spec, dict) and "default" in spec}
 
 
-def _same(a: Any, b: Any) -> bool:
+def same(a: Any, b: Any) -> bool:
     """JSON equality (``1 == True == 1.0`` in Python, not in a flow's parameters)."""
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
@@ -80,7 +80,7 @@ def _same(a: Any, b: Any) -> bool:
 def _differs(name: str, effective: Mapping[str, Any], baseline: Mapping[str, Any]) -> bool:
     if (name in effective) != (name in baseline):
         return True
-    return name in effective and not _same(effective[name], baseline[name])
+    return name in effective and not same(effective[name], baseline[name])
 
 
 def auto_approve_refusal(effective: Mapping[str, Any], *, lab: bool, workspace: str) -> str | None:
@@ -90,14 +90,14 @@ def auto_approve_refusal(effective: Mapping[str, Any], *, lab: bool, workspace: 
             "(mark it `lab: true` in the gateway's settings only if its devices are a lab)")
 
 
-def runner_refusal(sent: Iterable[str], effective: Mapping[str, Any], baseline: Mapping[str, Any],
+def runner_refusal(names: Iterable[str], effective: Mapping[str, Any], baseline: Mapping[str, Any],
                    allowed: frozenset[str]) -> str | None:
     """Refuse a runner's run whose effective parameters differ from the baseline outside ``allowed``.
 
-    ``baseline``: what each parameter would be had the runner sent nothing (the deployment's
-    hydrated defaults over the flow's schema defaults).
+    ``names``: the parameters to compare; ``baseline``: what each would be had the runner sent
+    nothing (the deployment's hydrated defaults over the flow's schema defaults).
     """
-    changed = sorted(name for name in set(sent) - {"override_by"} if _differs(name, effective, baseline))
+    changed = sorted(name for name in names if _differs(name, effective, baseline))
     changed = [name for name in changed if name not in allowed or name in GOVERNED]
     if not changed:
         return None

@@ -342,7 +342,7 @@ def match_route(method: str, path: str) -> RouteMatch | None:
     """
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
         return None  # Starlette's "$" would match before a final newline; no Prefect path holds controls
-    method = method.upper()
+    # No case folding: Starlette compares the method as sent, so "post" matches no Prefect route.
     candidates = _ROUTES.get("GET" if method == "HEAD" else method, [])
     other = path[:-1] if path.endswith("/") and len(path) > 1 else path + "/"
     for candidate in (path, other):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import email.message
 import json
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -166,14 +166,3 @@ def _placeholders(value: Any) -> bool:
     if isinstance(value, list):
         return any(_placeholders(v) for v in value)
     return False
-
-
-def forwardable(sent: Mapping[str, Any], effective: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters to forward: each key the caller sent, as the value it takes in ``effective``.
-
-    Prefect merges the caller's parameters over the deployment's and hydrates the result; a key
-    whose value hydrates to nothing is dropped together with the default it replaced. Forwarding
-    each sent key's effective value (inert), or the removal marker, makes the server's merge and
-    hydration yield ``effective`` again.
-    """
-    return {key: inert(effective[key]) if key in effective else dict(REMOVED) for key in sent}
