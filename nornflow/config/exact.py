@@ -21,10 +21,10 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from hier_config import HConfig, WorkflowRemediation, get_hconfig
+from hier_config import HConfig, WorkflowRemediation
 
 from nornflow.config.ordering import flat_lists
-from nornflow.config.remediation import driver_for, scoped, without_comments
+from nornflow.config.remediation import parse, scoped, without_comments
 from nornflow.tasks.platforms import device_platform
 
 #: Appended to the n-th (n >= 2) copy of a line in one place; U+2063 is an invisible separator.
@@ -57,7 +57,7 @@ def snapshot(config: str, platform: str | None, sections: Sequence[str] | None =
     """The tree of ``config`` with every line kept (repeated ones tagged), in the device's order."""
     text = without_comments(config, platform)
     flat = device_platform(platform).commit is not None
-    return scoped(get_hconfig(driver_for(platform), _tag_duplicates(text, flat)), platform, sections)
+    return scoped(parse(_tag_duplicates(text, flat), platform), platform, sections)
 
 
 def _plain(line: str) -> str:

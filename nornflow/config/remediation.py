@@ -48,20 +48,47 @@ def hier_platform(platform: str | None) -> Platform:
 
 
 @functools.cache
-def _driver(member: Platform) -> HConfigDriverBase:
-    """hier-config's driver for ``member``, without the rules that drop text the device keeps."""
+def _driver(member: Platform, whole_text: bool = False) -> HConfigDriverBase:
+    """hier-config's driver for ``member``, without the rules that drop text the device keeps; with
+    ``whole_text``, without its per-line substitutions too (:func:`parse` runs them on the whole text)."""
     driver = get_hconfig_driver(member)
     rules = driver.rules
+    subs = [PerLineSubRule(search=r"^\s*!.*", replace="") if rule.search == "!.*" else rule
+            for rule in rules.per_line_sub]
     driver.rules = rules.model_copy(update={
         "post_load_callbacks": [cb for cb in rules.post_load_callbacks if "remark" not in cb.__name__],
-        "per_line_sub": [PerLineSubRule(search=r"^\s*!.*", replace="") if rule.search == "!.*" else rule
-                         for rule in rules.per_line_sub],
+        "per_line_sub": [] if whole_text else subs,
     })
     return driver
 
 
+@functools.cache
+def _whole_text_subs(member: Platform) -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((re.compile(rule.search.replace(r"\s", r"[ \t]"), re.MULTILINE), rule.replace)
+                 for rule in _driver(member).rules.per_line_sub)
+
+
 def driver_for(platform: str | None) -> HConfigDriverBase:
     return _driver(hier_platform(platform))
+
+
+def parse(config: str, platform: str | None) -> HConfig:
+    """hier-config's tree of ``config`` (comment lines and unmanaged lines already gone). Do not modify it:
+    trees are shared (a plan's intended config is the one its verification compares against)."""
+    return _parse(hier_platform(platform), config)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(member: Platform, config: str) -> HConfig:
+    # hier-config runs each substitution rule on each line (~15 regex calls a line, the bulk of parsing
+    # a 5,000-line config); run on the whole text at once, the same rules cost a few milliseconds.
+    # Banners keep their text as typed (hier-config reads them before any rule): those configs go the slow way.
+    if config.startswith("banner ") or "\nbanner " in config:
+        return get_hconfig(_driver(member), config)
+    text = "\n".join(" " * (len(ln) - len(ln.lstrip())) + " ".join(ln.split()) for ln in config.splitlines())
+    for pattern, replace in _whole_text_subs(member):
+        text = pattern.sub(replace, text)
+    return get_hconfig(_driver(member, whole_text=True), text)
 
 
 def without_comments(text: str, platform: str | None) -> str:
@@ -92,8 +119,9 @@ def scoped(parsed: HConfig, platform: str | None, sections: Sequence[str] | None
 
 def tree(config: str, platform: str | None, sections: Sequence[str] | None = None) -> HConfig:
     """The hier-config tree of ``config``, cut down to ``sections`` when given."""
+    hier_platform(platform)  # an unknown platform or one without a driver is named first
     try:
-        parsed = get_hconfig(driver_for(platform), without_comments(config, platform))
+        parsed = parse(without_comments(config, platform), platform)
     except DuplicateChildError as exc:
         raise DuplicateLines(f"the configuration holds a line twice, which a plan cannot express: {exc}; "
                              f"remove the duplicate (on the device or in the template) and plan again") from exc

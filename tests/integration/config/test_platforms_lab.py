@@ -101,7 +101,7 @@ def test_junos_rejected_line_commits_nothing_and_the_others_apply(lab, tmp_path,
     result = state.result(raise_on_failure=False)
     record = result[junos]
     assert record.data["outcome"] == "rolled-back", record.error
-    assert f"rejected config line {rejected!r}: syntax error" in record.error
+    assert f"rejected config line {rejected!r}: ^ / syntax error." in record.error  # the caret and the reason
     assert "nothing was committed" in record.error and "rolled back to the pre-change config" in record.error
     assert lab.running_config(junos) == before
     sent = lab.received_lines(junos)
@@ -123,6 +123,9 @@ def test_junos_commit_check_that_fails_leaves_the_active_config(lab, tmp_path):
     record = state.result(raise_on_failure=False)[junos]
     assert record.data["outcome"] == "rolled-back", record.error
     assert "refused 'commit check'" in record.error and "active config is unchanged" in record.error
+    # the lines that say why, not only the last one ("error: configuration check-out failed")
+    assert "peer AS number must be configured for an external peer / error: configuration check-out failed" \
+        in record.error, record.error
     assert lab.running_config(junos) == before
     sent = lab.received_lines(junos)
     assert "commit" not in sent and sent[sent.index("commit check") + 1] == "rollback 0"
@@ -141,3 +144,19 @@ def test_a_secret_value_in_the_device_config_refuses_the_push_instead_of_typing_
     assert record.failed and "MaskedPlan" in record.error and "nothing was sent" in record.error, record.error
     assert lab.running_config(nxos) == before
     assert not any("***" in line for line in lab.received_lines(nxos))
+
+
+def test_an_unknown_inventory_platform_fails_that_host_up_front(lab, tmp_path):
+    """``platform: junos`` (the known name is ``juniper_junos``): refused by name, nothing typed at the device."""
+    import yaml
+
+    junos = _by_platform(lab)["juniper_junos"]
+    hosts_file = lab.inventory_dir / "hosts.yaml"
+    inventory = yaml.safe_load(hosts_file.read_text())
+    inventory[junos]["platform"] = "junos"
+    hosts_file.write_text(yaml.safe_dump(inventory))
+    state = _deploy(lab, tmp_path)
+    result = state.result(raise_on_failure=False)
+    assert "unknown platform 'junos' (known: " in result[junos].error and "juniper_junos" in result[junos].error
+    assert lab.received_lines(junos) == []
+    assert {result[h].data["outcome"] for p, h in _by_platform(lab).items() if p != "juniper_junos"} == {"applied"}

@@ -160,3 +160,14 @@ def test_junos_load_file_with_comments_plans_without_them():
     assert not any("COLOR_POLICY" in ln for ln in lines)  # commented out in the file: not sent
     after = _apply("juniper_junos", running, lines)
     assert differences(after, load_file, "juniper_junos") == []
+
+
+@pytest.mark.parametrize("platform", sorted(SCENARIOS))
+def test_whole_text_parsing_reads_what_hier_config_reads_line_by_line(platform):
+    """The fast parse (substitutions over the whole text) and hier-config's own give the same tree."""
+    from hier_config import get_hconfig
+
+    from nornflow.config.remediation import _driver, hier_platform, parse, text_of, without_comments
+
+    text = without_comments(SCENARIOS[platform][1](real(SCENARIOS[platform][0], platform)), platform)
+    assert text_of(parse(text, platform)) == text_of(get_hconfig(_driver(hier_platform(platform)), text))
