@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 
 from nornflow.gateway.audit import AuditLog
 from nornflow.gateway.auth import Authenticator, Principal, Unauthenticated
-from nornflow.gateway.blocks import installed_schemas
+from nornflow.gateway.blocks import DOCUMENT_READS, installed_schemas, mask_documents
 from nornflow.gateway.events import AuditShipper
 from nornflow.gateway.guards import STARTS_RUNS, Guards
 from nornflow.gateway.http import (
@@ -425,7 +425,18 @@ class Gateway:
         keep = [(k, internal_location(v, upstream.base_url) if k.lower() == "location" else v)
                 for k, v in reply.headers.multi_items()
                 if k.lower() not in DROP_RESPONSE and not k.lower().startswith(DROP_RESPONSE_PREFIXES)]
-        if verdict is not None and principal is not None and verdict.action:
+        if (match is not None and match.display in DOCUMENT_READS and reply.status_code == 200
+                and (verdict is None or verdict.action != "secret.read")):
+            await reply.aread()
+            await reply.aclose()
+            try:
+                masked = json.dumps(mask_documents(reply.json())).encode()
+            except ValueError:
+                return self.finish(JSONResponse({"detail": "the workspace answered a block read the gateway cannot "
+                                                           "check for secrets"}, 502), origin=origin)
+            keep = [(k, v) for k, v in keep if k.lower() not in ("content-length", "content-encoding")]
+            response: Response = Response(masked, 200, headers=dict(keep))
+        elif verdict is not None and principal is not None and verdict.action:
             await reply.aread()
             await reply.aclose()
             starters: dict[str, str] = {}
@@ -433,7 +444,7 @@ class Gateway:
                 starters = await self._starters(upstream, principal, body, reply)
             self._after(request, upstream.name, principal, verdict, match, reply, approval, starters)
             keep = [(k, v) for k, v in keep if k.lower() not in ("content-length", "content-encoding")]
-            response: Response = Response(reply.content, reply.status_code, headers=dict(keep))
+            response = Response(reply.content, reply.status_code, headers=dict(keep))
         elif reply.headers.get("content-length", "").isdigit() and int(reply.headers["content-length"]) < _BUFFERED:
             # Most API answers are small: one read is cheaper than the streaming machinery.
             body = b"".join([chunk async for chunk in reply.aiter_raw()])

@@ -409,3 +409,25 @@ def test_equivalent_spellings_get_the_canonical_decision_for_every_role(
         assert got == expected, (variant, got, expected)
     else:
         assert got[0] == "refused" and got[1] in (400, 403, 415), (variant, got)
+
+
+# -- 4. secrets stay secret: writes (nornflow.gateway.blocks, test_block_schemas.py) and reads -------------
+def test_a_secret_holding_a_json_object_is_masked_for_every_reader_without_secrets(team: Any) -> None:
+    """Prefect obfuscates only a scalar at a secret field's exact path: a Secret whose value is an object
+    (what `secret:secret/<name>#<key>` references read) came back in clear on a plain GET."""
+    name, value = f"gw-json-{uuid.uuid4().hex[:6]}", "json-Secret-5581"
+    with _as(team, "dev"):
+        Secret(value={"username": "netops", "password": value}).save(name)
+    base = "/w/core/api/block_types/slug/secret/block_documents"
+    for user in ("vera", "rune", "april", "dev"):
+        with team.client(user) as http:
+            one = http.get(f"{base}/name/{name}")
+            assert one.status_code == 200 and one.json()["data"] == {"value": "********"}, one.text
+            listed = http.get(base)
+            by_id = http.get(f"/w/core/api/block_documents/{one.json()['id']}")
+            filtered = http.post("/w/core/api/block_documents/filter", json={"limit": 200})
+            for reply in (listed, by_id, filtered):
+                assert reply.status_code == 200 and value not in reply.text and "netops" not in reply.text
+    with team.client("svc-worker") as http:  # the secrets permission, asked for: the value (and audited)
+        shown = http.get(f"{base}/name/{name}", params={"include_secrets": "true"})
+        assert shown.json()["data"]["value"]["password"] == value
