@@ -47,6 +47,16 @@ HISTORY = 10
 
 
 @dataclass
+class Pending:
+    """A change that rolls itself back unless confirmed in time (Junos ``commit confirmed``, IOS
+    ``configure replace ... time``, EOS ``commit timer``)."""
+
+    deadline: float
+    previous: Node  # the configuration to go back to
+    message: str  # what the device logs when it rolls back
+
+
+@dataclass
 class DeviceState:
     """One simulated device: its configuration, credentials, faults and what it received."""
 
@@ -69,6 +79,19 @@ class DeviceState:
     commits: list[Commit] = field(default_factory=list)
     exclusive: object | None = None
     log: list[tuple[float, str]] = field(default_factory=list)  # (time, message): what `show logging` shows
+    files: dict[str, str] = field(default_factory=dict)  # "flash:pre.cfg" -> text (the device's file system)
+    checkpoints: dict[str, tuple[float, Node]] = field(default_factory=dict)  # NX-OS `checkpoint NAME`
+    sessions: dict[str, Node] = field(default_factory=dict)  # EOS `configure session NAME`, not committed
+    pending: Pending | None = None  # a confirmed commit or timed replace waiting for its confirmation
+
+    def settle(self) -> None:
+        """Roll back an unconfirmed change whose time ran out (the device's timer, checked when used)."""
+        with self.lock:
+            pending = self.pending
+            if pending is not None and time.time() >= pending.deadline:
+                self.pending = None
+                self.replace(pending.previous.clone(), comment="automatic rollback")
+                self.syslog(pending.message)
 
     def syslog(self, message: str) -> None:
         """Keep one log message (the newest ``LOG_SIZE``), as the device's logging buffer does."""
@@ -78,6 +101,7 @@ class DeviceState:
 
     def text(self) -> str:
         with self.lock:
+            self.settle()
             return self.syntax.render(self.config)
 
     def replace(self, config: Node, user: str = "root", comment: str = "") -> None:

@@ -85,6 +85,8 @@ class CiscoShell(Shell):
         self.privileged = self.starts_privileged
         self.session: ConfigSession | None = None
         self.awaiting_secret = False
+        self.question: tuple[str, Callable[[str], Reply]] | None = None  # a prompt the next line answers
+        self.session_name: str | None = None  # EOS `configure session NAME`: the session edits a copy
 
     # -- what the subclasses supply --
 
@@ -114,15 +116,21 @@ class CiscoShell(Shell):
     def prompt(self) -> str:
         if self.awaiting_secret:
             return "Password: "
+        if self.question is not None:
+            return self.question[0]
         host = self.hostname()
         if self.session is not None:
-            return f"{host}({self.session.mode})#"
+            mode = self.session.mode
+            if self.session_name is not None:
+                mode = mode.replace("config", f"config-s-{self.session_name[:6]}", 1)
+            return f"{host}({mode})#"
         return f"{host}#" if self.privileged else f"{host}>"
 
     def rejected(self, text: str) -> str:
         return self.invalid(text, 0)
 
     def handle(self, line: str) -> Reply:
+        self.state.settle()
         if self.awaiting_secret:
             self.awaiting_secret = False
             if line.strip() == self.state.password:
@@ -131,6 +139,10 @@ class CiscoShell(Shell):
             return Reply("% Bad secrets\n\n")
         raw = line.rstrip("\r\n")
         text = " ".join(raw.split())
+        if self.question is not None:
+            _, answer = self.question
+            self.question = None
+            return answer(text)
         if self.session is not None:
             return self.config_line(raw, text)
         return self.exec_line(text)
@@ -177,6 +189,9 @@ class CiscoShell(Shell):
             return Reply()
         if text.startswith("do "):
             return self.exec_line(text[3:], privileged=True)
+        special = self.session_line(text)
+        if special is not None:
+            return special
         first = text.split()[0]
         if self.show_in_config and first == "show":
             return self.exec_line(text, privileged=True)
@@ -185,13 +200,18 @@ class CiscoShell(Shell):
 
         def apply() -> str:
             assert self.session is not None
-            if self.session.root is not self.state.config:  # replaced behind the session's back
+            if self.session.root is not self.state.config and self.session_name is None:  # replaced meanwhile
                 self.session = ConfigSession(self.state.config, self.grammar)
             answer = self.session.apply(raw)
             self.state.changed_at = time.time()
             return answer
 
         return self.guarded(text, apply)
+
+    def session_line(self, text: str) -> Reply | None:
+        """A config-mode line the platform handles itself (EOS session ``commit``/``abort``); None if not."""
+        del text
+        return None
 
     def leave_config(self) -> None:
         """Back to exec mode; the device logs who configured it (IOS's ``%SYS-5-CONFIG_I``)."""

@@ -6,7 +6,8 @@ import time
 
 from nornflow.lab.grammar import EOS
 from nornflow.lab.platforms import switch_show as show
-from nornflow.lab.platforms.cisco import CiscoShell, interfaces
+from nornflow.lab.platforms.cisco import interfaces
+from nornflow.lab.platforms.replace import SessionShell
 from nornflow.lab.running import parse, render
 from nornflow.lab.shell import Reply, mac, serial, uptime
 from nornflow.lab.store import ConfigSyntax
@@ -54,7 +55,7 @@ OPERATIONAL = {
 }
 
 
-class EosShell(CiscoShell):
+class EosShell(SessionShell):
     default_hostname = "localhost"
     grammar = EOS
     operational = OPERATIONAL

@@ -5,6 +5,7 @@ from __future__ import annotations
 from nornflow.lab.grammar import IOS
 from nornflow.lab.platforms import ios_show
 from nornflow.lab.platforms.cisco import CiscoShell, interfaces
+from nornflow.lab.platforms.replace import ReplacingShell
 from nornflow.lab.running import parse, render
 from nornflow.lab.shell import serial, uptime
 from nornflow.lab.store import ConfigSyntax
@@ -82,10 +83,13 @@ OPERATIONAL = {
 }
 
 
-class IosShell(CiscoShell):
+class IosShell(ReplacingShell):
     default_hostname = "Router"
     operational = OPERATIONAL
     config_banner = "Enter configuration commands, one per line.  End with CNTL/Z."
+
+    def copied(self, size: int) -> str:
+        return f"{size} bytes copied in 0.052 secs ({size * 19} bytes/sec)\n"
 
     def show_version(self) -> str:
         return VERSION.format(hostname=self.hostname(), uptime=ios_uptime(uptime(self.state)),

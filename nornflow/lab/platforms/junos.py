@@ -21,6 +21,9 @@ EXEC: tuple[Command, ...] = (
     C(("set", "cli", "screen-length", "<arg>"), "screen_length"),
     C(("set", "cli", "screen-width", "<arg>"), "screen_width"),
     C(("set", "cli", "complete-on-space", "<arg>"), "complete_on_space"),
+    C(("file", "show", "<arg>"), "file_show"),
+    C(("file", "list"), "file_list"),
+    C(("file", "delete", "<arg>"), "file_delete"),
     C(("configure",), "configure"),
     C(("configure", "private"), "configure_private"),
     C(("configure", "exclusive"), "configure_exclusive"),
@@ -36,6 +39,7 @@ class JunosShell(JunosConfigShell):
         return "--- JUNOS 21.4R3.15 Kernel 64-bit  JNPR-12.1-20220509.1c6d7d9_buil\n"
 
     def handle(self, line: str) -> Reply:
+        self.state.settle()
         text = " ".join(line.split())
         if self.question is not None:
             _, answer = self.question
@@ -57,9 +61,15 @@ class JunosShell(JunosConfigShell):
         if found.command is None or (found.command.action.startswith("configure") and self.mode is not None):
             return Reply(self.invalid(text, max(found.bad_word, 0)))
         display_set = "display set" in filters
-        filters = [f for f in filters if f != "display set"]
+        save = next((f.split(None, 1)[1] for f in filters if f.startswith("save ")), None)
+        filters = [f for f in filters if f != "display set" and not f.startswith("save ")]
         reply: Reply = getattr(self, f"do_{found.command.action}")(found.args, display_set)
-        return self.filtered(reply, filters, text, len(words))
+        reply = self.filtered(reply, filters, text, len(words))
+        if save is not None:  # `| save FILE`: the output goes to the device's file, not the screen
+            with self.state.lock:
+                self.state.files[save] = reply.output
+            return Reply(f"Wrote {reply.output.count(chr(10))} lines of output to '{save}'\n")
+        return reply
 
     def do_show_version(self, _: list[str], __: bool) -> Reply:
         return Reply(show_version(self.state, self.hostname()))
@@ -91,6 +101,20 @@ class JunosShell(JunosConfigShell):
 
     def do_complete_on_space(self, args: list[str], _: bool) -> Reply:
         return Reply(f"{'Disabling' if args[0] == 'off' else 'Enabling'} complete-on-space\n")
+
+    def do_file_show(self, args: list[str], _: bool) -> Reply:
+        text = self.state.files.get(args[0])
+        return Reply(text if text is not None else f"error: could not resolve file: {args[0]}\n")
+
+    def do_file_list(self, _: list[str], __: bool) -> Reply:
+        with self.state.lock:
+            names = sorted(self.state.files)
+        return Reply("".join(f"{name}\n" for name in names))
+
+    def do_file_delete(self, args: list[str], _: bool) -> Reply:
+        with self.state.lock:
+            found = self.state.files.pop(args[0], None)
+        return Reply("" if found is not None else f"error: could not resolve file: {args[0]}\n")
 
     def do_logout(self, _: list[str], __: bool) -> Reply:
         return Reply(close=True)

@@ -3,7 +3,10 @@
 ``configure`` edits the shared candidate (uncommitted changes stay for the next session, as on
 a real device); ``configure private`` edits a copy of its own and ``configure exclusive`` locks
 the shared candidate; both throw uncommitted changes away on exit. ``rollback N`` loads commit N
-of the device's history into the candidate; ``show | compare [rollback N]`` diffs the candidate.
+of the device's history into the candidate; ``load override|merge|set <file>|terminal`` (the
+terminal form ends at Ctrl-D) loads text, ``save <file>`` writes the candidate to the device's
+files, ``commit confirmed [minutes]`` rolls back by itself unless a ``commit`` or ``commit check``
+confirms it in time; ``show | compare [rollback N]`` diffs the candidate.
 Leaving with uncommitted changes: ``exit``/``quit`` ask (``Exit with uncommitted changes?
 [yes,no] (yes)``), ``exit configuration-mode`` (what scrapli sends) warns and leaves without asking.
 """
@@ -18,8 +21,11 @@ from nornflow.lab.platforms import junos_tree as tree
 from nornflow.lab.platforms.junos_show import validate
 from nornflow.lab.running import Node
 from nornflow.lab.shell import Reply, Shell, Terminal, apply_filters, column, split_pipes
+from nornflow.lab.store import Pending
 
-VERBS = ("set", "delete", "edit", "top", "up", "exit", "quit", "commit", "rollback", "show", "run", "status")
+VERBS = ("set", "delete", "edit", "top", "up", "exit", "quit", "commit", "rollback", "show", "run", "status", "load",
+         "save")
+LOADING = "[Type ^D at a new line to end input]\n"
 CHANGED = "The configuration has been changed but not committed\n"
 DISCARDED = "warning: discarding uncommitted changes\nload complete\n"
 EXITING = "Exiting configuration mode\n\n"
@@ -36,6 +42,7 @@ class JunosConfigShell(Shell):
         self.private: Node | None = None  # `configure private`: this session's own candidate
         self.private_base = ""  # the active config (set lines) the private copy started from
         self.question: tuple[str, Callable[[bool], Reply]] | None = None  # a [yes,no] question pending
+        self.loading: tuple[str, list[str]] | None = None  # `load <how> terminal`: the lines typed so far
 
     def exec_line(self, text: str) -> Reply:
         raise NotImplementedError
@@ -50,6 +57,8 @@ class JunosConfigShell(Shell):
     def prompt(self) -> str:
         if self.question is not None:
             return self.question[0]
+        if self.loading is not None:
+            return ""  # `load ... terminal` reads lines without a prompt until Ctrl-D
         who = f"{self.terminal.username}@{self.hostname()}"
         if self.mode is None:
             return f"{who}> "
@@ -164,6 +173,8 @@ class JunosConfigShell(Shell):
     # -- lines --
 
     def config_line(self, text: str) -> Reply:
+        if self.loading is not None:
+            return self.load_line(text)
         if not text:
             return Reply()
         self.received(text)
@@ -204,10 +215,56 @@ class JunosConfigShell(Shell):
             return self.show(text, args, filters)
         if verb == "run" and args:
             return self.exec_line(text.split(None, 1)[1])
+        if verb == "load" and len(args) == 2 and args[0] in ("override", "merge", "set", "replace"):
+            if args[1] == "terminal":
+                self.loading = (args[0], [])
+                return Reply(LOADING)
+            with self.state.lock:
+                text_ = self.state.files.get(args[1])
+            if text_ is None:
+                return Reply(f"error: file does not exist: {args[1]}\nerror: load of file '{args[1]}' failed\n")
+            return self.guarded(text, lambda: self.load(args[0], text_))
+        if verb == "save" and len(args) == 1:
+            with self.state.lock:
+                body = tree.render_curly(self.db())
+                self.state.files[args[0]] = body
+            return Reply(f"Wrote {body.count(chr(10))} lines of configuration to '{args[0]}'\n")
         if verb == "status":
             return Reply(f"Users currently editing the configuration:\n  {self.terminal.username} terminal pts/0 "
                          f"(pid {os.getpid()})\n      [edit]\n")
         return Reply(self.invalid(text, 0, config=True))
+
+    def load_line(self, text: str) -> Reply:
+        """A line of ``load ... terminal`` input; Ctrl-D (``\\x04``) ends it and loads what came."""
+        assert self.loading is not None
+        how, lines = self.loading
+        if "\x04" not in text:
+            lines.append(text)
+            return Reply()
+        self.loading = None
+        return self.guarded("load", lambda: self.load(how, "\n".join(lines)))
+
+    def load(self, how: str, text: str) -> str:
+        """``load override`` makes the candidate exactly ``text``; ``merge``/``replace`` add its
+        statements to the candidate; ``set`` runs its ``set``/``delete`` lines."""
+        loaded = tree.parse(text)
+        with self.state.lock:
+            if how == "override":
+                if self.private is not None:
+                    self.private = loaded
+                else:
+                    self.state.candidate = loaded
+                return "load complete\n"
+            db = self.db()
+            if how == "set":
+                for line in text.splitlines():
+                    words = tree.tokens(line.strip())
+                    if words[:1] in (["set"], ["delete"]) and len(words) > 1:
+                        self.edit(words[0], tree.labels(words[1:]))
+            else:
+                for line in tree.render_set(loaded).splitlines():
+                    tree.set_path(db, tree.labels(tree.tokens(line)[1:]))
+        return "load complete\n"
 
     def edit(self, verb: str, path: list[str]) -> str:
         db = self.db()
@@ -230,11 +287,22 @@ class JunosConfigShell(Shell):
             if errors:
                 return f"{errors}error: configuration check-out failed\n"
             if option == "check":
+                self.state.pending = None  # `commit check` confirms a `commit confirmed` too
                 return "configuration check succeeds\n"
             if self.private is not None and tree.render_set(self.state.config) != self.private_base:
                 return "error: configuration database modified\n"
             comment = " ".join(args[1:]).strip('"') if option == "comment" else ""
+            previous = self.state.config
+            self.state.pending = None  # any commit confirms an earlier `commit confirmed`
             self.state.replace(candidate.clone(), self.terminal.username, comment)
+            if option == "confirmed":
+                minutes = int(args[1]) if len(args) > 1 and args[1].isdigit() else 10
+                self.state.pending = Pending(time.time() + 60 * minutes, previous,
+                                             "UI_COMMIT_CONFIRMED_TIMED: commit confirmed rollback complete")
+                if self.private is not None:
+                    self.discard()
+                return (f"configuration check succeeds\ncommit confirmed will be automatically rolled back in "
+                        f"{minutes} minutes unless confirmed\ncommit complete\n")
             if self.private is not None:
                 self.discard()  # the private copy starts again from the new active config
             return "commit complete\n"

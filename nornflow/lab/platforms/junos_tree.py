@@ -55,6 +55,16 @@ TOP = frozenset((
     "routing-instances", "services", "event-options", "access", "applications", "poe", "switch-options",
     "bridge-domains", "logical-systems", "ethernet-switching-options", "virtual-chassis", "multi-chassis",
 ))
+#: The order Junos prints the top-level hierarchies and those of ``system`` in (its schema order): a
+#: statement created again goes back to its place, not to the end. Other levels keep the user's order.
+ORDER = {
+    "": ("version", "groups", "apply-groups", "system", "chassis", "services", "security", "interfaces", "snmp",
+         "forwarding-options", "event-options", "routing-options", "protocols", "policy-options",
+         "class-of-service", "firewall", "access", "routing-instances", "bridge-domains", "vlans"),
+    "system": ("host-name", "domain-name", "domain-search", "time-zone", "authentication-order",
+               "root-authentication", "name-server", "radius-server", "tacplus-server", "login", "services",
+               "syslog", "archival", "ntp"),
+}
 _VALUE = re.compile(r"""^(\d|["'*$]|.*[./:])""")
 
 
@@ -125,8 +135,22 @@ def set_path(root: Node, path: list[str]) -> None:
                 child.text = label
             else:
                 child = Node(label)
-                node.children.append(child)
+                node.children.insert(_place(node, label), child)
         node = child
+
+
+def _place(parent: Node, label: str) -> int:
+    """Where a new statement goes: before the first sibling that Junos prints after it."""
+    order = ORDER.get(parent.text)
+    word = label.split(" ", 1)[0]
+    if order is None or word not in order:
+        return len(parent.children)
+    rank = order.index(word)
+    for i, child in enumerate(parent.children):
+        other = child.text.split(" ", 1)[0]
+        if other in order and order.index(other) > rank:
+            return i
+    return len(parent.children)
 
 
 def delete_path(root: Node, path: list[str]) -> bool:

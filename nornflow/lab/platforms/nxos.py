@@ -7,6 +7,7 @@ import time
 from nornflow.lab.grammar import NXOS
 from nornflow.lab.platforms import switch_show as show
 from nornflow.lab.platforms.cisco import CiscoShell, interfaces
+from nornflow.lab.platforms.replace import CheckpointShell
 from nornflow.lab.running import Node, parse
 from nornflow.lab.shell import serial, uptime
 from nornflow.lab.store import ConfigSyntax
@@ -102,7 +103,7 @@ OPERATIONAL = {
 }
 
 
-class NxosShell(CiscoShell):
+class NxosShell(CheckpointShell):
     default_hostname = "switch"
     grammar = NXOS
     operational = OPERATIONAL
