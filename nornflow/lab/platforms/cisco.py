@@ -34,6 +34,7 @@ COMMANDS: tuple[Command, ...] = (
     C(("show", "privilege"), "show_privilege"),
     C(("show", "ip", "interface", "brief"), "show_ip_interface_brief"),
     C(("show", "interfaces"), "op_interfaces"),
+    C(("show", "interface"), "op_interfaces"),
     C(("show", "inventory"), "op_inventory"),
     C(("show", "cdp", "neighbors"), "op_cdp_neighbors"),
     C(("show", "lldp", "neighbors"), "op_lldp_neighbors"),

@@ -48,6 +48,9 @@ def eos_uptime(seconds: int) -> str:
 
 
 OPERATIONAL = {
+    "interfaces": lambda shell, _: show.eos_interfaces(shell.state.config, shell.state.index),
+    "inventory": lambda shell, _: show.eos_inventory(serial(shell.state, "SSJ"),
+                                                     len(interfaces(shell.state.config))),
     "lldp_neighbors": lambda shell, _: show.eos_lldp_neighbors(shell.state.config),
     "ip_route": lambda shell, _: show.eos_ip_route(shell.state.config),
     "ip_bgp_summary": lambda shell, _: show.eos_ip_bgp_summary(shell.state.config),

@@ -245,25 +245,12 @@ class JunosConfigShell(Shell):
         return self.guarded("load", lambda: self.load(how, "\n".join(lines)))
 
     def load(self, how: str, text: str) -> str:
-        """``load override`` makes the candidate exactly ``text``; ``merge``/``replace`` add its
-        statements to the candidate; ``set`` runs its ``set``/``delete`` lines."""
-        loaded = tree.parse(text)
         with self.state.lock:
-            if how == "override":
-                if self.private is not None:
-                    self.private = loaded
-                else:
-                    self.state.candidate = loaded
-                return "load complete\n"
-            db = self.db()
-            if how == "set":
-                for line in text.splitlines():
-                    words = tree.tokens(line.strip())
-                    if words[:1] in (["set"], ["delete"]) and len(words) > 1:
-                        self.edit(words[0], tree.labels(words[1:]))
+            loaded = tree.load(self.db(), how, text)
+            if self.private is not None:
+                self.private = loaded
             else:
-                for line in tree.render_set(loaded).splitlines():
-                    tree.set_path(db, tree.labels(tree.tokens(line)[1:]))
+                self.state.candidate = loaded
         return "load complete\n"
 
     def edit(self, verb: str, path: list[str]) -> str:

@@ -254,6 +254,21 @@ def parse(text: str) -> Node:
     return root
 
 
+def load(db: Node, how: str, text: str) -> Node:
+    """The candidate after ``load <how>`` of ``text``: ``override`` is exactly ``text``; ``merge`` and
+    ``replace`` add its statements to ``db``; ``set`` runs its ``set``/``delete`` lines on ``db``."""
+    if how == "override":
+        return parse(text)
+    lines = text.splitlines() if how == "set" else render_set(parse(text)).splitlines()
+    for line in lines:
+        words = tokens(line.strip())
+        if words[:1] == ["set"] and len(words) > 1:
+            set_path(db, labels(words[1:]))
+        elif words[:1] == ["delete"] and len(words) > 1:
+            delete_path(db, labels(words[1:]))
+    return db
+
+
 def compare(old: Node, new: Node) -> str:
     """``show | compare``: per hierarchy, ``-`` for what ``new`` drops and ``+`` for what it adds."""
     out: list[str] = []

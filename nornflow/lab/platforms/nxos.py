@@ -93,6 +93,7 @@ def _lldp(shell: CiscoShell, _: list[str]) -> str:
 
 
 OPERATIONAL = {
+    "interfaces": lambda shell, _: show.nxos_interfaces(shell.state.config, shell.state.index),
     "cdp_neighbors": lambda shell, _: show.nxos_neighbors(shell.state.config, "cdp"),
     "lldp_neighbors": _lldp,
     "ip_route": lambda shell, _: show.nxos_ip_route(shell.state.config),

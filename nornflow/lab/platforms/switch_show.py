@@ -158,3 +158,73 @@ def nxos_inventory(serial: str) -> str:
     return (f'NAME: "Chassis",  DESCR: "Nexus9000 C9300v Chassis"\nPID: N9K-C9300v          ,  VID:     ,  SN: {serial}'
             f'\n\nNAME: "Slot 1",  DESCR: "Nexus 9000v 64 port Ethernet Module"\nPID: N9K-X9364v          ,  VID:     ,'
             f"  SN: {serial}\n\n")
+
+
+def _hw(index: int, n: int) -> str:
+    value = f"5254{index * 16 + n:08x}"
+    return ".".join(value[i:i + 4] for i in range(0, 12, 4))
+
+
+def eos_interfaces(root: Node, index: int) -> str:
+    out = []
+    for n, item in enumerate(facts.interfaces(root, 65535)):
+        state = "up, line protocol is up (connected)" if item.up else "administratively down, line protocol is " \
+            "down (disabled)"
+        out.append(f"{item.name} is {state}")
+        kind = "Loopback" if item.loopback else "Ethernet"
+        out.append(f"  Hardware is {kind}" + ("" if item.loopback else f", address is {_hw(index, n)}"))
+        if item.description:
+            out.append(f"  Description: {item.description}")
+        for address in item.addresses[:1]:
+            out += [f"  Internet address is {address.with_prefixlen}", "  Broadcast address is 255.255.255.255",
+                    "  Address determined by manual configuration"]
+        out.append(f"  IP MTU {item.mtu} bytes" + ("" if item.loopback else " , BW 1000000 kbit"))
+        if not item.loopback:
+            out += ["  Full-duplex, 1Gb/s, auto negotiation: off, uni-link: n/a",
+                    "  Up 3 days, 2 hours, 5 minutes, 1 second" if item.up else "  Down 3 days, 2 hours",
+                    "  1 link status changes since last clear",
+                    '  Last clearing of "show interface" counters never',
+                    "  5 minutes input rate 0 bps (0.0% with framing overhead), 0 packets/sec",
+                    "  5 minutes output rate 0 bps (0.0% with framing overhead), 0 packets/sec",
+                    "     0 packets input, 0 bytes", "     Received 0 broadcasts, 0 multicast",
+                    "     0 runts, 0 giants", "     0 input errors, 0 CRC, 0 alignment, 0 symbol, 0 input discards",
+                    "     0 PAUSE input", "     0 packets output, 0 bytes", "     Sent 0 broadcasts, 0 multicast",
+                    "     0 output errors, 0 collisions", "     0 late collision, 0 deferred, 0 output discards",
+                    "     0 PAUSE output"]
+    return "\n".join(out) + "\n"
+
+
+def eos_inventory(serial: str, ports: int) -> str:
+    return ("System information\n  Model                    Description\n"
+            "  ------------------------ ----------------------------------------------------\n"
+            "  vEOS-lab                 Arista vEOS\n\n  HW Version  Serial Number  Mfg Date\n"
+            f"  ----------- -------------- ----------\n  11.00       {serial}     2022-03-01\n\n"
+            "System has 0 power supply slots\n\nSystem has 0 fan modules\n\n"
+            f"System has {ports} ports\n  Type             Count\n  ---------------- ----\n"
+            f"  Switched         {ports}\n\nSystem has 0 transceiver slots\n")
+
+
+def nxos_interfaces(root: Node, index: int) -> str:
+    out = []
+    for n, item in enumerate(facts.interfaces(root, 1500)):
+        if item.loopback:
+            out += [f"{item.name} is {'up' if item.up else 'down (Administratively down)'}",
+                    f"admin state is {'up' if item.up else 'down'},", "  Hardware: Loopback"]
+        else:
+            out += [f"{item.name} is {'up' if item.up else 'down (Administratively down)'}",
+                    f"admin state is {'up' if item.up else 'down'}, Dedicated Interface",
+                    f"  Hardware: 100/1000/10000 Ethernet, address: {_hw(index, n)} (bia {_hw(index, n)})"]
+        if item.description:
+            out.append(f"  Description: {item.description}")
+        for address in item.addresses[:1]:
+            out.append(f"  Internet Address is {address.with_prefixlen}")
+        out += [f"  MTU {item.mtu} bytes, BW {8000000 if item.loopback else 1000000} Kbit, DLY "
+                f"{5000 if item.loopback else 10} usec", "  reliability 255/255, txload 1/255, rxload 1/255",
+                f"  Encapsulation {'LOOPBACK' if item.loopback else 'ARPA, medium is broadcast'}"]
+        if not item.loopback:
+            out += ["  full-duplex, 1000 Mb/s", "  Auto-Negotiation is turned on", "  Auto-mdix is turned off",
+                    "  EtherType is 0x8100", '  Last clearing of "show interface" counters never',
+                    "  1 minute input rate 0 bits/sec, 0 packets/sec",
+                    "  1 minute output rate 0 bits/sec, 0 packets/sec"]
+        out.append("")
+    return "\n".join(out) + "\n"
