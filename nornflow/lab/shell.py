@@ -76,7 +76,11 @@ def resolve(words: Sequence[str], table: Sequence[Command]) -> Match:
     """The command ``words`` name, by unique prefixes; else where the input stopped making sense."""
     found: list[tuple[Command, list[str]]] = []
     furthest = 0
+    first = words[0].lower() if words else ""
     for command in table:
+        head = command.words[0]
+        if first and not head.startswith(first) and not head.startswith("<"):
+            continue  # wrong at the first word: nothing to learn from it (the table grows, this stays cheap)
         ok, bad, args = command.match(words)
         if ok:
             found.append((command, args))
