@@ -26,8 +26,6 @@ SECTIONS = (
     "key chain", "crypto", "spanning-tree mst configuration", "aaa group", "monitor session",
     "vrf context", "vdc",
 )
-#: Words that open a nested sub-mode inside a section.
-NESTED_SECTIONS = ("address-family", "template", "neighbor-group", "class", "key")
 #: Top-level statements that no sub-mode takes: typed without indentation, they leave any sub-mode.
 GLOBAL_WORDS = (
     "hostname", "ntp", "username", "aaa", "snmp-server", "service", "clock timezone", "clock summer-time",
@@ -98,14 +96,6 @@ class Node:
         else:
             self.children.append(node)
         return node
-
-    def remove(self, text: str) -> bool:
-        """``no <text>``: drop that line, or every line that starts with its words; False if none."""
-        before = len(self.children)
-        exact = [c for c in self.children if c.text == text]
-        doomed = exact or [c for c in self.children if c.text.startswith(text + " ")]
-        self.children = [c for c in self.children if c not in doomed]
-        return len(self.children) != before
 
 
 def parse(text: str, grammar: Grammar = IOS) -> Node:
@@ -232,6 +222,7 @@ class ConfigSession:
             self.last = None
             return ""
         siblings = [c.text for c in parent.children]
+        new = text not in siblings
         node = parent.add(text, self.grammar.position(siblings, parent.text, text))
         opens = _starts(text, SECTIONS) if not self.stack else _starts(text, self.grammar.nested)
         if opens and indent == 0:
@@ -239,7 +230,7 @@ class ConfigSession:
             self.last = None
         else:
             self.last = (node, indent, len(self.stack))
-        if opens == "address-family" and self.grammar.exit_address_family and parent is not self.root:
+        if new and opens == "address-family" and self.grammar.exit_address_family and parent is not self.root:
             at = parent.children.index(node) + 1
             if at >= len(parent.children) or parent.children[at].text != "exit-address-family":
                 parent.children.insert(at, Node("exit-address-family"))
