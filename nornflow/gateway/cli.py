@@ -6,6 +6,11 @@ Whoever can run them there administers every workspace; each record names that o
 (the OS account, or with ``--as NAME`` a gateway owner who proves it with their password
 and may then act only in the workspaces they own) as ``user`` and what was acted on in
 ``detail.target_user``.
+
+Scripts and CI have no terminal to be asked a password on: ``users add|passwd --password-stdin``
+reads it from stdin's first line (``NORNFLOW_NEW_PASSWORD`` also works), and ``--as`` takes
+``NORNFLOW_AS_PASSWORD``; without a terminal a prompt is refused with a message that says so. What
+``token create`` prints for scripts is :data:`TOKEN_CREATE_OUTPUT` (also in ``nornflow token --help``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,22 @@ from nornflow.exceptions import NornFlowError
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 AS_PASSWORD_ENV = "NORNFLOW_AS_PASSWORD"  # noqa: S105 - the variable's name, not a password
+TOKEN_ID_VAR = "NORNFLOW_TOKEN_ID"  # noqa: S105 - the variable's name, not a token
+TOKEN_CREATE_OUTPUT = f"""\
+`token create` writes the human notice to stderr and, for scripts, two KEY=value lines
+to stdout, which a shell can eval and a .env or systemd EnvironmentFile holds as they are:
+
+  {TOKEN_ID_VAR}=<token id>
+  PREFECT_API_AUTH_STRING="<user>:<secret>"
+
+the id (for `nornflow token revoke ID` and the audit log) and the client's credential (the
+secret is shown this once; only its digest is kept). With --json, stdout is one JSON object
+instead: id, user, workspace, roles, expires_at (ISO 8601 or null), kid, token (the secret)
+and auth_string ("<user>:<secret>"). For example:
+
+  eval "$(nornflow token create --user svc --workspace core --role worker)"
+  nornflow token create --user svc --workspace core --role worker --json | jq -r .auth_string
+"""
 
 
 def parse_duration(text: str, option: str = "--ttl") -> timedelta:
@@ -60,14 +81,46 @@ def _store(args: argparse.Namespace) -> Any:
     return open_state(_settings(args))
 
 
+def has_terminal() -> bool:
+    """Whether a password prompt can reach a person: getpass asks on the controlling terminal
+    (``/dev/tty``), whatever stdin is, and without one falls back to reading stdin with echo on."""
+    if os.name == "nt":
+        return sys.stdin.isatty()
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _ask(prompt: str, no_terminal: str) -> str:
+    """A hidden prompt on the terminal; a clear error (``no_terminal``) where there is none."""
+    if not has_terminal():
+        raise NornFlowError(no_terminal)
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        raise NornFlowError("no password was typed (end of input); nothing was changed") from None
+
+
 def _password(args: argparse.Namespace, prompt: str) -> str:
+    """The new password: ``--password-stdin`` (its first line), NORNFLOW_NEW_PASSWORD, or asked twice."""
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise NornFlowError("--password-stdin: stdin held no password (give it as the first line, e.g. "
+                                "printf '%s\\n' \"$PASSWORD\" | nornflow users ... --password-stdin); "
+                                "nothing was changed")
+        return password
     env = os.environ.get("NORNFLOW_NEW_PASSWORD")
     if env:
         return env
-    first = getpass.getpass(prompt)
-    if getpass.getpass("again: ") != first:
+    no_terminal = (f"no terminal to ask for the password of {args.name}: pipe it in and add --password-stdin, "
+                   f"e.g. printf '%s\\n' \"$PASSWORD\" | nornflow users {args.action} {args.name} ... "
+                   "--password-stdin (or set NORNFLOW_NEW_PASSWORD); nothing was changed")
+    first = _ask(prompt, no_terminal)
+    if _ask("again: ", no_terminal) != first:
         raise NornFlowError("the two passwords differ; nothing was changed")
     return first
 
@@ -80,7 +133,10 @@ class Operator:
         self.name = self.os_user
         self.owns: frozenset[str] | None = None  # None: the host's administrator, no limit
         if getattr(args, "as_user", None):
-            password = os.environ.get(AS_PASSWORD_ENV) or getpass.getpass(f"password of {args.as_user}: ")
+            password = os.environ.get(AS_PASSWORD_ENV) or _ask(
+                f"password of {args.as_user}: ",
+                f"--as {args.as_user}: no terminal to ask for {args.as_user}'s password: set {AS_PASSWORD_ENV} "
+                "(stdin is left for --password-stdin); nothing was done")
             user = store.authenticate(args.as_user, password)
             if user is None:
                 raise NornFlowError(f"--as {args.as_user}: wrong password, unknown or disabled user; nothing was done")
@@ -172,8 +228,17 @@ def _token(args: argparse.Namespace) -> int:
                         roles=sorted(info.roles), expires_at=str(info.expires_at), kid=info.kid)
         print(f"token {info.id} for {info.user} in {info.workspace} ({', '.join(sorted(info.roles))}), "
               f"expires {info.expires_at}", file=sys.stderr)
-        print("shown once; give it to the client as:", file=sys.stderr)
-        print(f'PREFECT_API_AUTH_STRING="{info.user}:{secret}"')
+        if args.json:
+            print(json.dumps({"id": info.id, "user": info.user, "workspace": info.workspace,
+                              "roles": sorted(info.roles), "expires_at": info.expires_at.isoformat()
+                              if info.expires_at else None, "kid": info.kid, "token": secret,
+                              "auth_string": f"{info.user}:{secret}"}))
+        else:
+            print("the secret is shown once (stdout): give the client PREFECT_API_AUTH_STRING; revoke with "
+                  "`nornflow token revoke ID`", file=sys.stderr)
+            # User names, token ids and secrets hold no character a shell or a .env reader treats specially.
+            print(f"{TOKEN_ID_VAR}={info.id}")
+            print(f'PREFECT_API_AUTH_STRING="{info.user}:{secret}"')
         return 0
     if args.action == "list":
         for info in store.list_tokens(user=args.user, workspace=args.workspace):
@@ -355,12 +420,17 @@ def register(sub: Any) -> None:
     users.add_argument("name", nargs="?")
     users.add_argument("--workspace")
     users.add_argument("--role", action="append", help="viewer, runner, approver, developer, worker, owner (repeat)")
-    users.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    users.add_argument("--password-stdin", action="store_true",
+                       help="add, passwd: read the password from stdin's first line (for scripts and CI, where "
+                            "there is no terminal to ask on): printf '%%s\\n' \"$PW\" | nornflow users add ... "
+                            "--password-stdin")
     common(users)
     acting(users)
     users.set_defaults(func=_users)
 
-    token = sub.add_parser("token", help="team mode: tokens for workers, CI, prefect deploy and scripts")
+    token = sub.add_parser("token", help="team mode: tokens for workers, CI, prefect deploy and scripts",
+                           epilog=TOKEN_CREATE_OUTPUT,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     token.add_argument("action", choices=["create", "list", "revoke", "rotate-key", "keys", "retire-key"])
     token.add_argument("id", nargs="?", help="token id (revoke) or key id (retire-key)")
     token.add_argument("--user")
@@ -368,6 +438,7 @@ def register(sub: Any) -> None:
     token.add_argument("--role", action="append")
     token.add_argument("--ttl", help="lifetime, e.g. 90d, 12h (default: token_default_ttl_days)")
     token.add_argument("--description", default="")
+    token.add_argument("--json", action="store_true", help="create: print the token as one JSON object on stdout")
     common(token)
     acting(token)
     token.set_defaults(func=_token)

@@ -89,6 +89,7 @@ class LoginRoutes:
         username, password = form.get("username", "").strip(), form.get("password", "")
         next_url = safe_next(form.get("next"))
         user_key = "user:" + username.lower()[:200]
+        # Both lockouts are checked before any password is hashed: a locked address costs no argon2.
         locked_ip, locked_user = self.guard.check(ip), self.user_guard.check(user_key)
         if locked_ip > 0 or locked_user > 0:
             locked = max(locked_ip, locked_user)
@@ -108,8 +109,9 @@ class LoginRoutes:
                            {"reason": "wrong user name or password", "locked_for": math.ceil(lockout),
                             "user_locked_for": math.ceil(user_lockout)})
             return self._html(login_page(next_url=next_url, error="Wrong user name or password."), 401)
-        self.guard.success(ip)
-        self.user_guard.success(user_key)
+        # No reset on success: the address's and the user name's failures only age out of their window,
+        # so logging into one's own account between guesses (or a colleague behind the same NAT
+        # logging in) never buys another round of guesses.
         session_id = self.gw.store.create_session(user.name, idle=self.idle, absolute=self.absolute)
         self.gw.record(request, "", user.name, "login.ok", 303, {})
         if next_url == "/":

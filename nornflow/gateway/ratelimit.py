@@ -88,11 +88,20 @@ class _Failures:
 class LoginGuard:
     """Locks a key for ``lockout_seconds`` after ``max_failures`` failures within ``window_seconds``.
 
-    The caller checks before verifying a password (so a locked key costs no hashing) and
-    reports the outcome. The gateway keeps one guard per client IP (one address cannot guess
+    Only time forgets a failure: it leaves the count when it is ``window_seconds`` old, and a
+    lockout ends when its time is up. No success resets a key (there is deliberately no
+    ``success()``): an attacker who logs into their own account between guesses, or a colleague
+    behind the same NAT logging in, must not wipe the failures an address or a user name has
+    collected; only :meth:`reset` does.
+
+    The login form checks before verifying a password (so a locked key costs no hashing) and
+    reports each failure. The gateway keeps one guard per client IP (one address cannot guess
     on) and a second per user name with a short lockout (many addresses cannot guess one
     user's password, yet an attacker can only hold that user out for a short cooldown at a
-    time); the same class, keyed by IP, throttles failed API and websocket authentications.
+    time). The same class, keyed by IP, throttles failed API and websocket authentications;
+    there the credential is checked first, because a token check is cheap (an HMAC), and only a
+    failed one is counted or meets the lockout, so a valid token is never refused for what
+    someone else at the same address guessed.
     """
 
     def __init__(self, max_failures: int, window_seconds: float, lockout_seconds: float, *,
@@ -134,13 +143,6 @@ class LoginGuard:
                 entry.locked_until = now + self.lockout
                 return self.lockout
             return 0.0
-
-    def success(self, key: str) -> None:
-        """A successful login forgets the key's failures (a lockout in force is the caller's check)."""
-        with self._lock:
-            entry = self._keys.get(key)
-            if entry is not None and entry.locked_until <= self._clock():
-                del self._keys[key]
 
     def reset(self, key: str) -> None:
         """Forget the key's failures and lift its lockout (an owner unlocking an address)."""
