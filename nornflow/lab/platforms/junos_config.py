@@ -24,7 +24,7 @@ from nornflow.lab.shell import Reply, Shell, Terminal, apply_filters, column, sp
 from nornflow.lab.store import Pending
 
 VERBS = ("set", "delete", "edit", "top", "up", "exit", "quit", "commit", "rollback", "show", "run", "status", "load",
-         "save")
+         "save", "insert")
 LOADING = "[Type ^D at a new line to end input]\n"
 CHANGED = "The configuration has been changed but not committed\n"
 DISCARDED = "warning: discarding uncommitted changes\nload complete\n"
@@ -229,6 +229,12 @@ class JunosConfigShell(Shell):
                 body = tree.render_curly(self.db())
                 self.state.files[args[0]] = body
             return Reply(f"Wrote {body.count(chr(10))} lines of configuration to '{args[0]}'\n")
+        if verb == "insert" and ("before" in args or "after" in args):
+            where = "before" if "before" in args else "after"
+            at = args.index(where)
+            moved, anchor = tree.labels([*self.path, *args[:at]]), tree.labels(args[at + 1:])
+            return self.guarded(text, lambda: "" if tree.insert(self.db(), moved, where, anchor)
+                                else "error: statement not found\n")
         if verb == "status":
             return Reply(f"Users currently editing the configuration:\n  {self.terminal.username} terminal pts/0 "
                          f"(pid {os.getpid()})\n      [edit]\n")

@@ -153,6 +153,22 @@ def _place(parent: Node, label: str) -> int:
     return len(parent.children)
 
 
+def insert(root: Node, path: list[str], where: str, anchor: list[str]) -> bool:
+    """``insert <path> before|after <sibling>``: move a statement of a user-ordered list (policy
+    terms, filter terms) next to its sibling, as Junos does; False when either is missing."""
+    parent = subtree(root, path[:-1])
+    if parent is None or len(anchor) != 1:
+        return False
+    moved = next((c for c in parent.children if c.text == path[-1]), None)
+    target = next((c for c in parent.children if c.text == anchor[0]), None)
+    if moved is None or target is None:
+        return False
+    parent.children.remove(moved)
+    at = parent.children.index(target) + (1 if where == "after" else 0)
+    parent.children.insert(at, moved)
+    return True
+
+
 def delete_path(root: Node, path: list[str]) -> bool:
     """``delete <path>``: drop that statement and everything under it, then empty parents; False if absent."""
     trail = [root]

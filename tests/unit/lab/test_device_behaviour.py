@@ -179,3 +179,14 @@ def test_show_commands_follow_the_config(open_shell: Open) -> None:
     run(shell, "configure terminal", "no router bgp 65000", "ip route 10.9.0.0 255.255.0.0 172.16.0.1", "end")
     assert shell.handle("show ip bgp summary").output == "% BGP not active\n\n"
     assert "10.9.0.0" not in shell.handle("show ip route").output  # next hop not on a connected subnet
+
+
+def test_junos_insert_moves_a_term_where_the_policy_needs_it(open_shell: Open) -> None:
+    shell = open_shell("juniper_junos")
+    run(shell, "configure", "set policy-options policy-statement EXPORT term B then accept",
+        "set policy-options policy-statement EXPORT term A then reject",
+        "insert policy-options policy-statement EXPORT term A before term B", "commit and-quit")
+    shown = shell.handle("show configuration policy-options").output
+    assert shown.index("term A") < shown.index("term B")
+    assert "statement not found" in run(shell, "configure", "insert policy-options policy-statement EXPORT term Z "
+                                                "before term A")
