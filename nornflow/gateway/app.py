@@ -25,7 +25,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from nornflow.gateway.audit import AuditLog
-from nornflow.gateway.auth import Authenticator, Principal, Unauthenticated
+from nornflow.gateway.auth import (
+    Authenticator,
+    Principal,
+    Unauthenticated,
+    auth_string_from_header,
+    session_id_from,
+    split_auth_string,
+)
 from nornflow.gateway.blocks import DOCUMENT_READS, installed_schemas, mask_documents
 from nornflow.gateway.events import AuditShipper
 from nornflow.gateway.guards import STARTS_RUNS, Guards
@@ -50,7 +57,7 @@ from nornflow.gateway.roles import Perm
 from nornflow.gateway.settings import GatewaySettings
 from nornflow.gateway.store import GatewayStore
 from nornflow.gateway.upstream import Upstream, api_prefix
-from nornflow.gateway.websocket import WebsocketRelay, forges_audit
+from nornflow.gateway.websocket import WebsocketRelay, claims_audit
 
 log = logging.getLogger("nornflow.gateway")
 Scope = MutableMapping[str, Any]
@@ -142,6 +149,10 @@ class Gateway:
                 return self.finish(JSONResponse({"status": "ok"}))  # nothing about workspaces to an anonymous caller
             match = _WORKSPACE_PATH.match(path)
             if not match or match.group(1) not in self.upstreams:
+                if path.startswith("/w/") and not self._known_caller(request):
+                    # An anonymous caller learns nothing about which workspaces exist: the answer a known one gives.
+                    return self.finish(JSONResponse({"detail": "log in, or send a NornFlow token "
+                                                               "(PREFECT_API_AUTH_STRING=<user>:<token>)"}, 401))
                 return self.finish(JSONResponse({"detail": f"no such page or workspace: {path}"}, 404))
             workspace, rest = match.group(1), match.group(2) or "/"
             if rest == "/api" or rest.startswith("/api/"):
@@ -150,6 +161,18 @@ class Gateway:
         except BadRequest as exc:
             self.record(request, "", "", "denied", exc.status, {"reason": exc.message})
             return self.finish(JSONResponse({"detail": exc.message}, exc.status))
+
+    def _known_caller(self, request: Request) -> bool:
+        """True when the request carries a valid session or token (of any workspace)."""
+        session_id = session_id_from(request.headers.get("cookie"))
+        if session_id and self.store.get_session(session_id) is not None:
+            return True
+        header = request.headers.get("authorization")
+        try:
+            auth_string = auth_string_from_header(header) if header else None
+        except Unauthenticated:
+            return False
+        return auth_string is not None and self.store.verify_token(split_auth_string(auth_string)[1]) is not None
 
     # -- helpers ------------------------------------------------------------------------------------
     def finish(self, response: Response, *, html: bool = False, origin: str = "") -> Response:
@@ -269,7 +292,7 @@ class Gateway:
         workspace = upstream.name
         body = parse_body(await self._read_body(request), request.headers.get("content-type", ""))
         match = match_route(request.method, api_path)
-        if match is not None and match.display == "POST /events" and forges_audit(body.value):
+        if match is not None and match.display == "POST /events" and claims_audit(body.value):
             return Refusal(403, "nornflow.audit.* events are written by the gateway only")
         verdict = authorize(request.method, api_path, parse_qsl(request.url.query, keep_blank_values=True),
                             body.value, principal.perms)

@@ -47,16 +47,22 @@ TRY_AGAIN_LATER = 1013
 AUTH_FRAME_TIMEOUT = 10.0  # seconds a client has, after the handshake, to send its auth frame
 
 
+def claims_audit(value: Any) -> bool:
+    """True when parsed events (one or a list) claim to be gateway audit records (only the gateway writes those)."""
+    events = value if isinstance(value, list) else [value]
+    return any(isinstance(e, dict) and str(e.get("event", "")).startswith(AUDIT_PREFIX) for e in events)
+
+
 def forges_audit(frame: str | bytes) -> bool:
-    """True when an event sent in claims to be a gateway audit record (only the gateway writes those)."""
-    if AUDIT_PREFIX.encode() not in (frame.encode() if isinstance(frame, str) else frame):
-        return False  # the cheap test first: most frames never mention it
+    """:func:`claims_audit` of a raw frame; only frames that could spell the prefix (plainly or with JSON
+    ``\\u`` escapes) are parsed, so the workers' stream of events costs no parse."""
+    raw = frame.encode() if isinstance(frame, str) else frame
+    if AUDIT_PREFIX.encode() not in raw and b"\\u" not in raw:
+        return False
     try:
-        event = json.loads(frame)
+        return claims_audit(json.loads(raw))
     except ValueError:
         return True
-    events = event if isinstance(event, list) else [event]
-    return any(isinstance(e, dict) and str(e.get("event", "")).startswith(AUDIT_PREFIX) for e in events)
 
 
 class WebsocketRelay:

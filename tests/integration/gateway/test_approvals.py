@@ -61,9 +61,9 @@ def test_approval_through_the_gateway_records_the_authenticated_approver(team: A
         with _as(team, "svc-worker"), pytest.raises(PrefectHTTPStatusError) as worker_refused:
             resume_flow_run(paused.id, run_input={"approve": True, "plan_hash": plan_hash})
         assert worker_refused.value.response.status_code == 403
-        with _as(team, "april"):
-            resume_flow_run(paused.id, run_input={"approve": True, "plan_hash": plan_hash,
-                                                  "approver": "somebody-else", "comment": "CHG-42"})
+        with _as(team, "april"):  # in Prefect's hydration wrapper (issue 18): decided on, and stamped, as hydrated
+            resume_flow_run(paused.id, run_input={"__prefect_kind": "none", "value": {
+                "approve": True, "plan_hash": plan_hash, "approver": "somebody-else", "comment": "CHG-42"}})
         output = flow.communicate(timeout=180)[0]
     finally:
         if flow.poll() is None:

@@ -431,3 +431,12 @@ def test_a_secret_holding_a_json_object_is_masked_for_every_reader_without_secre
     with team.client("svc-worker") as http:  # the secrets permission, asked for: the value (and audited)
         shown = http.get(f"{base}/name/{name}", params={"include_secrets": "true"})
         assert shown.json()["data"]["value"]["password"] == value
+
+
+def test_an_anonymous_caller_cannot_tell_which_workspaces_exist(team: Any) -> None:
+    with team.client() as http:
+        known, unknown = http.get("/w/core/api/flows/filter"), http.get("/w/no-such-ws/api/flows/filter")
+        assert (known.status_code, unknown.status_code) == (401, 401) and known.json() == unknown.json()
+        assert http.get("/healthz").json() == {"status": "ok"}
+    with team.client("vera") as http:  # a known caller is told the truth
+        assert http.get("/w/no-such-ws/api/flows/filter").status_code == 404

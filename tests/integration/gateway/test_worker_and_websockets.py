@@ -103,6 +103,7 @@ def test_prefect_deploy_and_a_stock_worker_run_through_the_gateway(team: Any, tm
           - name: hello-gw
             entrypoint: hello.py:hello
             work_pool: {{name: gw-pool}}
+            tags: ["runner-sets:name"]      # runners may choose the name; nothing else
     """))
     before = len(team.audit())
     dev = _env(team, "dev")
@@ -322,18 +323,24 @@ def test_nobody_but_the_gateway_writes_audit_events(team: Any) -> None:
     with team.client("svc-worker") as http:
         reply = http.post("/w/core/api/events", json=[forged])
         assert reply.status_code == 403 and "gateway only" in reply.json()["detail"]
+        # the same event with its name in JSON escapes: decided on the parsed name (issue 18)
+        escaped = json.dumps([forged]).replace('"nornflow.audit', '"\\u006eornflow.audit')
+        assert "\\u006e" in escaped
+        reply = http.post("/w/core/api/events", content=escaped, headers={"content-type": "application/json"})
+        assert reply.status_code == 403 and "gateway only" in reply.json()["detail"]
         fine = dict(forged, id=str(uuid.uuid4()), event="nornflow.test.fine")
         assert http.post("/w/core/api/events", json=[fine]).status_code == 204
 
-    async def over_websocket() -> int:
+    async def over_websocket(frame: str) -> int:
         async with connect(_ws_url(team, "/events/in"), subprotocols=["prefect"]) as ws:  # type: ignore[list-item]
             await ws.send(json.dumps({"type": "auth", "token": team.tokens["svc-worker"]}))
             assert json.loads(await ws.recv())["type"] == "auth_success"
-            await ws.send(json.dumps(forged))
+            await ws.send(frame)
             try:
                 await asyncio.wait_for(ws.recv(), timeout=15)
             except ConnectionClosed as exc:
                 return exc.rcvd.code if exc.rcvd else -1
             return 0
 
-    assert asyncio.run(over_websocket()) == 1008
+    assert asyncio.run(over_websocket(json.dumps(forged))) == 1008
+    assert asyncio.run(over_websocket(json.dumps(forged).replace('"nornflow.audit', '"\\u006eornflow.audit'))) == 1008
