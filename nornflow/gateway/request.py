@@ -139,7 +139,10 @@ async def hydrated(value: dict[str, Any], fetch: Fetch, what: str) -> dict[str, 
     """
     if not has_kind(value):
         return value
-    first = hydrate(value, HydrationContext(render_jinja=True))
+    try:
+        first = hydrate(value, HydrationContext(render_jinja=True))
+    except (TypeError, ValueError, RecursionError) as exc:  # e.g. an unhashable __prefect_kind: the server's 500
+        raise BadRequest(400, f"{what} cannot be hydrated ({exc.__class__.__name__}): send plain JSON values") from None
     variables: dict[str, Any] = {}
     for name in sorted(_variables_named(first)):
         status, found = await fetch(f"/variables/name/{quote(name, safe='')}")
@@ -153,6 +156,8 @@ async def hydrated(value: dict[str, Any], fetch: Fetch, what: str) -> dict[str, 
         result = hydrate(value, context)
     except HydrationError as exc:
         raise BadRequest(400, f"error hydrating {what}: {exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise BadRequest(400, f"{what} cannot be hydrated ({exc.__class__.__name__}): send plain JSON values") from None
     if _placeholders(result):
         raise BadRequest(400, f"{what} holds a value Prefect would not resolve: send plain JSON values")
     return result
