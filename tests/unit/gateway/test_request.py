@@ -56,7 +56,7 @@ def test_hydrated_is_prefects_hydrate(value: Any, kind: str) -> None:
     try:
         expected: Any = hydrate(payload, HydrationContext(render_jinja=True, render_workspace_variables=True,
                                                           raise_on_error=True))
-    except Exception:  # noqa: BLE001 - any hydration error
+    except Exception:
         with pytest.raises(BadRequest):
             asyncio.run(hydrated(payload, _no_variables, "parameters"))
         return
