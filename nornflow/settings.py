@@ -14,6 +14,11 @@ PREFECT_DEFAULTS = {
 #: The Prefect variable that marks a server as a lab's: deploy_config honours auto_approve only where it
 #: is true. In team mode the gateway mirrors it from a workspace's ``lab`` setting and nobody may write it.
 LAB_VARIABLE = "nornflow_lab"
+#: A deployment tag ``runner-sets:<parameter>`` lets a team-mode runner set that parameter (nornflow.gateway).
+RUNNER_TAG = "runner-sets:"
+#: Never runner-settable, whatever a tag says: they decide how a change is approved or windowed.
+GOVERNED = frozenset({"auto_approve", "approval_timeout", "approval_poll_interval", "change_calendar",
+                      "override_reason", "override_by", "resume_of"})
 
 
 def apply_prefect_defaults() -> None:

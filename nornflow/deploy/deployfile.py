@@ -23,6 +23,7 @@ from nornflow.deploy.rules import (
     load_flow,
 )
 from nornflow.secrets.reference import PREFIX as SECRET_PREFIX
+from nornflow.settings import GOVERNED, RUNNER_TAG
 
 __all__ = ["DeploymentInfo", "Finding", "Report", "check_deployment", "check_file"]
 
@@ -76,6 +77,20 @@ def _inventory_refs(inventory: Path, where: str, report: Report) -> None:
                 report.blocks.setdefault((slug, block), f"{where} (inventory {file})")
 
 
+def _check_runner_tags(tags: list[Any], params: set[str], where: str, report: Report) -> None:
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.startswith(RUNNER_TAG):
+            continue
+        name = tag[len(RUNNER_TAG):].strip()
+        if name in GOVERNED:
+            report.add("error", f"{where}.tags", f"{tag!r}: {name} decides how a change is approved or windowed "
+                       "and is never runner-settable (the gateway refuses this deployment)",
+                       "remove the tag; approvers and developers set it when they start a run")
+        elif name not in params:
+            report.add("error", f"{where}.tags", f"{tag!r}: {name!r} is not a parameter of this flow",
+                       f"name one of: {', '.join(sorted(params))}")
+
+
 def check_deployment(entry: Any, index: int, file: Path, root: Path, report: Report) -> None:
     name = entry.get("name") if isinstance(entry, dict) else None
     where = f"{file.name}: deployments[{index}]" + (f" ({name})" if name else "")
@@ -101,6 +116,7 @@ def check_deployment(entry: Any, index: int, file: Path, root: Path, report: Rep
                 f"{unknown} are not parameters of flow {flow.name}",
                 f"use only: {', '.join(sorted(params))}",
             )
+        _check_runner_tags(info.tags, params, where, report)
         missing = sorted(set(schema.required or []) - set(given))
         unscheduled = [
             s

@@ -29,15 +29,11 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from nornflow.gateway.request import has_kind
-from nornflow.settings import LAB_VARIABLE
+from nornflow.settings import GOVERNED, LAB_VARIABLE, RUNNER_TAG
 
 __all__ = ["GOVERNED", "LAB_VARIABLE", "RUNNER_TAG", "auto_approve_refusal", "runner_refusal", "runner_settable"]
 
-RUNNER_TAG = "runner-sets:"
 AUTO_APPROVE = "auto_approve"
-#: Never runner-settable: they decide whether, when and under whose approval a change is pushed.
-GOVERNED = frozenset({AUTO_APPROVE, "approval_timeout", "approval_poll_interval", "change_calendar",
-                      "override_reason", "override_by", "resume_of"})
 _BOOL: TypeAdapter[bool] = TypeAdapter(bool)
 
 

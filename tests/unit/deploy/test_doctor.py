@@ -195,3 +195,14 @@ def test_scheduled_deployment_missing_a_required_parameter_fails(tmp_path):
     errors = problems(write(tmp_path, [entry]))
     assert any("required parameters ['inventory'] have no value: every scheduled run would fail" in e
                for e in errors), errors
+
+
+def test_runner_settable_tags_name_parameters_of_the_flow_and_never_a_governed_one(tmp_path):
+    file = write(tmp_path, [backup(tags=["nornflow", "runner-sets:hosts", "runner-sets:nosuch"]),
+                            backup(name="change", entrypoint="flows/deploy_config.py:deploy_config",
+                                   parameters={"inventory": "inv", "templates": "t"},
+                                   tags=["runner-sets:auto_approve", "runner-sets:hosts"])])
+    errors = problems(file)
+    assert any("'runner-sets:nosuch'" in e and "not a parameter" in e for e in errors), errors
+    assert any("'runner-sets:auto_approve'" in e and "never runner-settable" in e for e in errors), errors
+    assert not any("runner-sets:hosts" in e for e in errors), errors
