@@ -41,6 +41,8 @@ PATCH_FLOW_RUN = "PATCH /flow_runs/{id}"
 #: Routes whose success creates flow runs: who started each is remembered for four-eyes.
 STARTS_RUNS = frozenset({CREATE_RUN, CREATE_RUNS, NEW_FLOW_RUN})
 _DEPLOYMENT_WRITES = frozenset({"POST /deployments/", "PATCH /deployments/{id}"})
+_AUTOMATION_WRITES = frozenset({"POST /automations/", "PUT /automations/{id}"})
+_ACTION_LISTS = ("actions", "actions_on_trigger", "actions_on_resolve")
 _VARIABLE_WRITES = frozenset({"POST /variables/", "PATCH /variables/{id}", "PATCH /variables/name/{name}",
                               "DELETE /variables/{id}", "DELETE /variables/name/{name}"})
 
@@ -77,6 +79,8 @@ class Guards:
             return self._flow_run_write(payload)
         if route in _DEPLOYMENT_WRITES:
             return self._deployment_write(payload)
+        if route in _AUTOMATION_WRITES:
+            return self._automation_write(payload)
         if route in _VARIABLE_WRITES:
             return await self._variable_write(match, payload)
         if route in BLOCK_ROUTES:
@@ -214,6 +218,30 @@ class Guards:
             return Outcome(refusal)
         refusal, overrides = guard_deployment_defaults(payload, self.principal.user, self.principal.perms)
         return Outcome(refusal, payload=payload, overrides=overrides)
+
+    def _automation_write(self, payload: Any) -> Outcome:
+        """A run-deployment action starts runs with its parameters every time it fires, with no one starting
+        them: its governed parameters are held to the rules of a deployment's defaults."""
+        if not isinstance(payload, dict):
+            return Outcome(payload=payload)
+        overrides: list[dict[str, Any]] = []
+        for key in _ACTION_LISTS:
+            actions = payload.get(key)
+            for action in actions if isinstance(actions, list) else []:
+                parameters = action.get("parameters") if isinstance(action, dict) else None
+                if not isinstance(action, dict) or action.get("type") != "run-deployment" \
+                        or not isinstance(parameters, dict):
+                    continue
+                refusal = (plain_governed(parameters, "an automation's run-deployment action")
+                           or auto_approve_refusal(parameters, lab=self.lab, workspace=self.workspace))
+                if refusal:
+                    return Outcome(refusal)
+                refusal, found = guard_deployment_defaults({"parameters": parameters}, self.principal.user,
+                                                           self.principal.perms)
+                if refusal:
+                    return Outcome(refusal.replace("a deployment default", "an automation's action"))
+                overrides.extend({**item, "as": "automation action"} for item in found)
+        return Outcome(payload=payload, overrides=overrides)
 
     async def _variable_write(self, match: RouteMatch, payload: Any) -> Outcome:
         names = {match.params.get("name")}

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from nornflow.gateway.request import has_kind
+from nornflow.gateway.request import KIND, has_kind
 from nornflow.settings import GOVERNED, LAB_VARIABLE, RUNNER_TAG
 
 __all__ = ["GOVERNED", "LAB_VARIABLE", "RUNNER_TAG", "auto_approve_refusal", "runner_refusal", "runner_settable"]
@@ -108,6 +108,8 @@ def runner_refusal(names: Iterable[str], effective: Mapping[str, Any], baseline:
 
 def plain_governed(parameters: Mapping[str, Any], where: str) -> str | None:
     """Governed parameters must be plain JSON values: no hydration to read two ways."""
+    if KIND in parameters:  # a wrapper around the whole mapping: hydrated later into any parameters at all
+        return f"the parameters in {where} must be a plain mapping of names, not a __prefect_kind object"
     wrapped = sorted(name for name in GOVERNED if name in parameters and has_kind(parameters[name]))
     if wrapped:
         return f"{', '.join(wrapped)} in {where} must be a plain value, not a __prefect_kind object"

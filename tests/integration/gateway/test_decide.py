@@ -131,6 +131,44 @@ def test_auto_approve_cannot_become_a_deployment_default_or_runner_settable(team
         assert wrapped.status_code == 403 and "plain value" in wrapped.json()["detail"], wrapped.text
 
 
+def test_a_wrapper_around_all_parameters_cannot_carry_a_governed_default(team: Any, world: dict[str, str]) -> None:
+    url = f"/w/core/api/deployments/{world['deployment']}"
+    wrapped = {"__prefect_kind": "none", "value": {**DEFAULTS, "auto_approve": True}}
+    with team.client("otto") as http:
+        reply = http.patch(url, json={"parameters": wrapped})  # Prefect hydrates a PATCH's parameters
+        assert reply.status_code == 403 and "plain mapping" in reply.json()["detail"], reply.text
+        assert "auto_approve" not in http.get(url).json()["parameters"]
+
+
+def _automation(deployment: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"name": f"gw-decide-{uuid.uuid4().hex[:6]}", "enabled": False,
+            "trigger": {"type": "event", "expect": ["nornflow.test.never"], "posture": "Reactive",
+                        "threshold": 1, "within": 0},
+            "actions": [{"type": "run-deployment", "source": "selected", "deployment_id": deployment,
+                         "parameters": parameters}]}
+
+
+@pytest.mark.parametrize(("parameters", "reason"), [
+    ({"auto_approve": True}, "not a lab"),
+    ({"auto_approve": {"__prefect_kind": "jinja", "template": "{{ event.payload.go }}"}}, "plain value"),
+    ({"__prefect_kind": "none", "value": {"auto_approve": True}}, "plain mapping"),
+    ({"override_reason": "every time it fires"}, "approver"),
+])
+def test_an_automation_cannot_start_runs_with_governed_parameters(
+        team: Any, world: dict[str, str], parameters: dict[str, Any], reason: str) -> None:
+    before = len(team.audit())
+    with team.client("dev") as http:
+        reply = http.post("/w/core/api/automations/", json=_automation(world["deployment"], parameters))
+    assert reply.status_code == 403 and reason in reply.json()["detail"], reply.text
+    assert _denied(team, before, reason)["user"] == "dev"
+
+
+def test_an_automation_with_plain_parameters_is_created(team: Any, world: dict[str, str]) -> None:
+    with team.client("dev") as http:
+        reply = http.post("/w/core/api/automations/", json=_automation(world["deployment"], {"x": 5}))
+    assert reply.status_code == 201, reply.text
+
+
 def test_the_lab_variable_is_written_by_nobody(team: Any) -> None:
     with team.client("otto") as http:
         create = http.post("/w/core/api/variables/", json={"name": LAB_VARIABLE, "value": True})
