@@ -17,6 +17,7 @@ form whose hydration is the value itself (:func:`inert`): Prefect cannot read it
 
 from __future__ import annotations
 
+import asyncio
 import email.message
 import json
 from collections.abc import Awaitable
@@ -140,7 +141,8 @@ async def hydrated(value: dict[str, Any], fetch: Fetch, what: str) -> dict[str, 
     if not has_kind(value):
         return value
     try:
-        first = hydrate(value, HydrationContext(render_jinja=True))
+        # Off the event loop: a template renders in Prefect's sandbox, but may still take its time.
+        first = await asyncio.to_thread(hydrate, value, HydrationContext(render_jinja=True))
     except (TypeError, ValueError, RecursionError) as exc:  # e.g. an unhashable __prefect_kind: the server's 500
         raise BadRequest(400, f"{what} cannot be hydrated ({exc.__class__.__name__}): send plain JSON values") from None
     variables: dict[str, Any] = {}
@@ -153,7 +155,7 @@ async def hydrated(value: dict[str, Any], fetch: Fetch, what: str) -> dict[str, 
     context = HydrationContext(render_jinja=True, render_workspace_variables=True, workspace_variables=variables,
                                raise_on_error=True)
     try:
-        result = hydrate(value, context)
+        result = await asyncio.to_thread(hydrate, value, context)
     except HydrationError as exc:
         raise BadRequest(400, f"error hydrating {what}: {exc}") from None
     except (TypeError, ValueError, RecursionError) as exc:
