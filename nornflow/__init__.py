@@ -2,6 +2,10 @@
 
     from nornflow import run_task, HostFilter, load_nornir
     from nornflow.flows import backup_configs, show_commands
+
+Importing it applies NornFlow's Prefect defaults (:data:`nornflow.settings.PREFECT_DEFAULTS`:
+no server telemetry, a longer start-up timeout for the embedded server) to every variable the
+user has not set, so a script that imports the library runs like the ``nornflow`` CLI.
 """
 
 from nornflow.exceptions import (
@@ -12,6 +16,9 @@ from nornflow.exceptions import (
 )
 from nornflow.inventory import HostFilter, load_nornir
 from nornflow.records import HostRecord, RunResult
+from nornflow.settings import apply_prefect_defaults
+
+apply_prefect_defaults()  # nothing above imports Prefect (a unit test keeps it so)
 
 __version__ = "0.1.0"
 

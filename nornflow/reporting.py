@@ -36,9 +36,11 @@ def host_rows(result: RunResult) -> list[dict[str, object]]:
 
 def summary_markdown(result: RunResult, extra: Iterable[str] = ()) -> str:
     failed = [r for r in result.records if r.failed]
-    icon = "✅" if not failed else ("❌" if len(failed) == len(result.records) else "⚠️")
+    # Words, not emoji marks: without an emoji font (a server's browser, many Linux desktops) they are boxes.
+    verdict = ("every host ok" if not failed else
+               "**every host failed**" if len(failed) == len(result.records) else f"**{len(failed)} failed**")
     lines = [
-        f"## {icon} {result.name}",
+        f"## {result.name}: {verdict}",
         "",
         "| hosts | ok | failed | changed | batches | duration |",
         "|---:|---:|---:|---:|---:|---:|",

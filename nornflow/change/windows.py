@@ -202,9 +202,10 @@ class WindowCheck(BaseModel):
     def summary(self) -> str:
         if not self.calendar:
             return "no change calendar configured: every device may change"
-        text = f"{len(self.allowed)} inside their change window, {len(self.refused)} outside"
+        inside = len(self.allowed) - len(self.overridden)  # an overridden device is allowed, but not inside
+        text = f"{inside} inside their change window, {len(self.refused)} outside"
         if self.override is not None:
-            text += f", {len(self.overridden)} by emergency override ({self.override.reason})"
+            text += f", {len(self.overridden)} outside but allowed by emergency override ({self.override.reason})"
         return text
 
 

@@ -17,7 +17,11 @@ comma list of ``progress`` and ``events``.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import threading
+from collections.abc import Callable
 
 FEATURES = ("progress", "events")
 
@@ -30,3 +34,29 @@ def enabled(feature: str) -> bool:
     if value in ("off", "0", "false", "no", "none"):
         return False
     return feature in {part.strip() for part in value.split(",")}
+
+
+_exit_lock = threading.Lock()
+
+
+def flush_before_threads_stop(flush: Callable[[], object]) -> None:
+    """Run ``flush`` when the interpreter stops its threads, before Prefect's events worker drains.
+
+    A script whose last line is a flow exits while the last progress update and the device
+    events are still being sent. An ``atexit`` hook comes too late for them: Python runs the
+    threading exit hooks first, Prefect's events worker drains and stops in one of them, and
+    the ``prefect.artifact.updated`` event of a later update then fails ("can't register atexit
+    after shutdown"). Threading exit hooks run last-in first-out, so ``flush`` is moved to the
+    end of their list each time this is called (at the end of every run, when Prefect's worker
+    has registered its own). ``atexit`` stays as the fallback where CPython lacks the hook.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    hooks = getattr(threading, "_threading_atexits", None)
+    with _exit_lock:
+        atexit.unregister(flush)
+        atexit.register(flush)
+        if register is None or not isinstance(hooks, list):
+            return
+        hooks[:] = [h for h in hooks if getattr(h, "func", None) is not flush]
+        with contextlib.suppress(RuntimeError):  # already shutting down: the atexit hook still runs
+            register(flush)

@@ -27,7 +27,6 @@ anywhere else (an async flow, a failed POST) ``emit_event`` queues them as befor
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import contextvars
 import logging
@@ -35,7 +34,7 @@ import threading
 import time
 from typing import Any
 
-from nornflow.monitor import enabled
+from nornflow.monitor import enabled, flush_before_threads_stop
 from nornflow.records import HostRecord, RunResult
 from nornflow.redaction import redact, redact_text
 from nornflow.resources import device_resource, flow_resource
@@ -198,16 +197,15 @@ def _post(events: list[tuple[str, dict[str, str], dict[str, Any]]], related: lis
     with _sending_lock:
         _sending[:] = [t for t in _sending if t.is_alive()]
         _sending.append(thread)
-        if not _exit_hook["registered"]:
-            atexit.register(flush)
-            _exit_hook["registered"] = True
+    from nornflow.monitor import progress
+
+    flush_before_threads_stop(progress.flush)  # waits for these events too, before Prefect's worker stops
     thread.start()
     return True
 
 
 _sending: list[threading.Thread] = []
 _sending_lock = threading.Lock()
-_exit_hook = {"registered": False}
 
 
 def flush(timeout: float = 10.0) -> bool:

@@ -54,7 +54,7 @@ class Fetcher:
 
     # -- events --------------------------------------------------------------------------
     def _filter(self, names: list[str], since: datetime, until: datetime, *, flows: list[str] | None = None,
-                order: str = "DESC") -> Any:
+                order: str = "DESC", by_host: bool = False) -> Any:
         from prefect.events.filters import (
             EventFilter,
             EventNameFilter,
@@ -68,10 +68,14 @@ class Fetcher:
         flows = self.flows if flows is None else flows
         if flows:
             related.append(EventRelatedFilter(id=[f"{FLOW_PREFIX}{f}" for f in flows]))
+        # Per-device counts are narrowed to the inventory's hosts on our side (one row each); counts
+        # that sum devices (per day) can only be narrowed by the server: name the devices there.
+        resource = (EventResourceFilter(id=[f"{DEVICE_PREFIX}{h}" for h in sorted(self.hosts)])
+                    if by_host and self.hosts is not None else EventResourceFilter(id_prefix=[DEVICE_PREFIX]))
         return EventFilter(
             occurred=EventOccurredFilter.model_validate({"since": since, "until": until}),
             event=EventNameFilter(name=names),
-            resource=EventResourceFilter(id_prefix=[DEVICE_PREFIX]), related=related or None,
+            resource=resource, related=related or None,
             order=EventOrder(order),
         )
 
@@ -92,7 +96,10 @@ class Fetcher:
         return found
 
     def count_by_day(self, names: list[str], since: datetime, until: datetime) -> dict[datetime, int]:
-        body = {"filter": self._filter(names, since, until).model_dump(mode="json"),
+        """Device events per day, of the inventory's devices only when the report has an inventory."""
+        if self.hosts is not None and not self.hosts:
+            return {}
+        body = {"filter": self._filter(names, since, until, by_host=True).model_dump(mode="json"),
                 "time_unit": "day", "time_interval": 1.0}
         self.calls += 1
         response = self.client.request("POST", "/events/count-by/{countable}",

@@ -17,10 +17,8 @@ percentage. Outside a flow run, or with ``NORNFLOW_MONITOR=off``, nothing is pub
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import contextvars
-import functools
 import logging
 import re
 import threading
@@ -29,7 +27,7 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from nornflow.monitor import device_events, enabled
+from nornflow.monitor import device_events, enabled, flush_before_threads_stop
 from nornflow.records import HostRecord
 from nornflow.redaction import redact_text
 
@@ -56,13 +54,6 @@ def flush(timeout: float = FLUSH_TIMEOUT) -> bool:
         watch.join(max(0.0, deadline - time.monotonic()))
     events_sent = device_events.flush(max(0.0, deadline - time.monotonic()))  # the runs' device events too
     return not any(w.alive for w in pending) and events_sent
-
-
-@functools.cache
-def _flush_at_exit() -> None:
-    """Register :func:`flush` once, when the first publisher starts: exit hooks run last-in
-    first-out, so it runs before the hooks of what started earlier (Prefect's temporary server)."""
-    atexit.register(flush)
 
 
 def progress_key(label: str) -> str:
@@ -135,7 +126,7 @@ class RunProgress:
                                          name=f"nornflow-progress-{counts.label}", daemon=True)
         with _open_lock:
             _open.add(self)
-        _flush_at_exit()
+        flush_before_threads_stop(flush)
         self._thread.start()
 
     # -- the flow's thread: count and wake, nothing else ------------------------------
@@ -173,6 +164,7 @@ class RunProgress:
             self._pending = (self.counts.percent, self.counts.describe(finished=True))
             self._closing = True
             self._wake.notify_all()
+        flush_before_threads_stop(flush)  # again: after Prefect's events worker registered its exit hook
 
     def poll_shards(self, ids: list[UUID], every: float) -> None:
         """Until :meth:`finish`: sum the shard runs' progress into this run's (see :func:`follow`)."""

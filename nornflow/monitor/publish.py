@@ -14,6 +14,7 @@ Everything passes through redaction before it leaves the process.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -77,20 +78,35 @@ def device_table(rows: list[DeviceRow], history_days: float) -> list[dict[str, o
     ]
 
 
+def days_text(days: float) -> str:
+    """``1 day``, ``2.5 days``."""
+    return f"{days:g} day" if days == 1 else f"{days:g} days"
+
+
 def _age_buckets(report: FleetReport, history_days: float) -> list[tuple[str, float, str, str]]:
-    limits = [(1, "< 1 day"), (3, "1-3 days"), (report.stale_days, f"3-{report.stale_days:g} days"),
-              (float("inf"), f">= {report.stale_days:g} days")]
-    counts = {label: 0 for _, label in limits}
+    """Devices per age of their last good backup, cut where the stale table cuts (``stale_days``).
+
+    The buckets below ``stale_days`` are green (the last of them amber when there are several),
+    the one from ``stale_days`` on is red and holds exactly the devices the stale table lists with
+    an age, and the devices without any good backup in the history come last.
+    """
+    stale = report.stale_days
+    limits = sorted({limit for limit in (1.0, 3.0) if limit < stale} | {stale})
+    labels = [f"< {days_text(limits[0])}"]
+    labels += [f"{low:g}-{days_text(high)}" for low, high in itertools.pairwise(limits)]
+    colours = [svg.OK] * len(limits)
+    if len(limits) > 1:
+        colours[-1] = svg.WARN
+    counts = [0] * (len(limits) + 1)
     unknown = 0
     for d in report.devices:
         if d.backup_age_days is None:
             unknown += 1
             continue
-        counts[next(label for limit, label in limits if d.backup_age_days < limit)] += 1
-    colours = [svg.OK, svg.OK, svg.WARN, svg.FAILED]
-    rows = [(label, float(n), colour, str(n)) for (_, label), colour, n in
-            zip(limits, colours, counts.values(), strict=True)]
-    rows.append((f"none in {history_days:g} days", float(unknown), svg.FAILED, str(unknown)))
+        counts[next((i for i, limit in enumerate(limits) if d.backup_age_days < limit), len(limits))] += 1
+    rows = [(label, float(n), colour, str(n)) for label, colour, n in zip(labels, colours, counts, strict=False)]
+    rows.append((f">= {days_text(stale)} (stale)", float(counts[-1]), svg.FAILED, str(counts[-1])))
+    rows.append((f"none in {days_text(history_days)}", float(unknown), svg.FAILED, str(unknown)))
     return rows
 
 

@@ -40,6 +40,25 @@ def fit(text: str, width: float, size: float = 12) -> str:
     return text if len(text) <= room else text[: max(room - 1, 0)] + "…"
 
 
+def wrap(text: str, width: float, size: float = 12, max_lines: int = 3) -> list[str]:
+    """``text`` in lines of about ``width`` pixels at font ``size``, broken after a space, ``_``, ``-``,
+    ``.`` or ``/`` where one is near (else mid-word); the last of ``max_lines`` is cut with an ellipsis.
+
+    A picture shown as an image has no tooltips, so a name that must be read whole is wrapped.
+    """
+    room = max(int(width / (size * 0.6)), 1)
+    lines: list[str] = []
+    rest = text.strip()
+    while rest and len(lines) < max_lines - 1 and len(rest) > room:
+        cut = max((rest.rfind(c, 0, room) for c in " _-./"), default=-1)
+        cut = cut + 1 if cut >= room // 2 else room
+        lines.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        lines.append(fit(rest, width, size))
+    return lines or [""]
+
+
 def num(value: float) -> str:
     """A coordinate: at most one decimal, no trailing zeros."""
     text = f"{value:.1f}"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -75,6 +75,11 @@ class Prepared:
     slots: dict[str, int] = field(default_factory=dict)
     step_slots: dict[str, int] = field(default_factory=dict)
     runs: dict[str, list[WaveRun]] = field(default_factory=dict)  # deploy_config runs, for a plan-level undo
+
+    @property
+    def hostless(self) -> set[str]:
+        """Steps whose flow takes neither hosts nor an inventory: they run once, on no device."""
+        return {name for name in self.flows if name not in self.hosts}
 
 
 class _Observed:
@@ -325,7 +330,8 @@ def execute_plan(
     ready = prepare(planned, str(inventory or plan.inventory or "") or None, registry, set(carried))
     key = slug(plan.name)
     if publish:
-        _publish(f"plan-{key}", render.plan_markdown(planned), f"plan {plan.name}: steps and order")
+        _publish(f"plan-{key}", render.plan_markdown(planned, hostless=ready.hostless),
+                 f"plan {plan.name}: steps and order")
     run_ctx = FlowRunContext.get()
     outcome = PlanOutcome(plan=plan, steps={s.name: StepOutcome(name=s.name) for s in plan.steps},
                           started=now(), rerun_of=prior.flow_run_id if prior else None,
@@ -383,11 +389,11 @@ def execute_plan(
     outcome.finished = now()
     if publish:
         _save(outcome)
-        publish_outcome(planned, outcome)
+        publish_outcome(planned, outcome, ready.hostless)
     return outcome
 
 
-def publish_outcome(planned: PlannedPlan, outcome: PlanOutcome) -> None:
+def publish_outcome(planned: PlannedPlan, outcome: PlanOutcome, hostless: Collection[str] = ()) -> None:
     """The final table, the coloured diagram with the rerun data, and an event."""
     key = slug(outcome.plan.name)
     rows = [
@@ -398,7 +404,7 @@ def publish_outcome(planned: PlannedPlan, outcome: PlanOutcome) -> None:
     ]
     summary = f"plan {outcome.plan.name}: {outcome.state} in {outcome.duration:.1f} s"
     create_table_artifact(key=f"plan-{key}-steps", table=rows, description=summary)
-    body = render.outcome_markdown(planned, outcome)
+    body = render.outcome_markdown(planned, outcome, hostless=hostless)
     body += "\n## Outcome, for a rerun (`nornflow plan run FILE --rerun plan-" + key + "-outcome`)\n\n"
     if outcome.outcome_ref:
         body += (f"The full outcome (every host's record and data) is `{outcome.outcome_ref}` in Prefect's "

@@ -4,6 +4,9 @@ Generations are columns (left to right, in the order they run); each step is a b
 what it runs, on which hosts and how; each dependency is an arrow labelled with its
 condition (``success`` solid, ``failure`` dashed red, ``always`` thick blue). After a run
 every box is coloured by its outcome and says how many hosts were ok, failed or skipped.
+A step name too long for its box is wrapped onto up to three lines (an image has no tooltips
+in the UI, so a cut name could not be read anywhere); a step whose flow takes no hosts (such as
+``record_incident``) says so instead of "all hosts".
 Steps within a column are ordered by where their predecessors sit, which keeps most
 arrows short and uncrossed; an arrow that skips a generation runs in its own lane below
 the boxes instead of through them.
@@ -12,6 +15,7 @@ the boxes instead of through them.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 
 from nornflow.monitor import svg
 from nornflow.plan.outcome import PlanOutcome
@@ -21,6 +25,9 @@ from nornflow.plan.planner import PlannedPlan
 MAX_STEPS = 150
 
 NODE_W, NODE_H = 210, 74
+NAME_SIZE, NAME_LINE, NAME_LINES = 13, 15, 3
+#: What a step whose flow takes no hosts and no inventory acts on (it runs once, on no device).
+NO_HOSTS = "no hosts (runs once)"
 COL_GAP, ROW_GAP = 90, 22
 MARGIN, HEADER, LEGEND = 18, 58, 44
 LANE = 16  # height of one lane for the arrows that skip generations
@@ -53,9 +60,18 @@ def _order(planned: PlannedPlan) -> list[list[str]]:
     return ordered
 
 
-def _lines(planned: PlannedPlan, name: str, outcome: PlanOutcome | None) -> tuple[str, list[str]]:
+def hosts_text(planned: PlannedPlan, name: str, hostless: Collection[str] = ()) -> str:
+    """Which hosts a step acts on, as its box and the step table say it."""
     step = planned.steps[name]
-    hosts = step.hosts.describe() if step.hosts else "all hosts"
+    if name in hostless:
+        return NO_HOSTS
+    return step.hosts.describe() if step.hosts else "all hosts"
+
+
+def _lines(planned: PlannedPlan, name: str, outcome: PlanOutcome | None,
+           hostless: Collection[str]) -> tuple[str, list[str]]:
+    step = planned.steps[name]
+    hosts = hosts_text(planned, name, hostless)
     what = [f"{step.kind}: {step.target}", hosts]
     if outcome is not None and name in outcome.steps:
         s = outcome.steps[name]
@@ -67,16 +83,23 @@ def _lines(planned: PlannedPlan, name: str, outcome: PlanOutcome | None) -> tupl
     return "pending", what
 
 
-def plan_svg(planned: PlannedPlan, outcome: PlanOutcome | None = None) -> str | None:
-    """The plan graph as an SVG document; None when the plan has more than :data:`MAX_STEPS` steps."""
+def plan_svg(planned: PlannedPlan, outcome: PlanOutcome | None = None,
+             hostless: Collection[str] = ()) -> str | None:
+    """The plan graph as an SVG document; None when the plan has more than :data:`MAX_STEPS` steps.
+
+    ``hostless``: the steps whose flow takes no hosts (the preflight knows; see ``Prepared.hostless``).
+    """
     if len(planned.steps) > MAX_STEPS:
         return None
+    names = {name: svg.wrap(name, NODE_W - 20, NAME_SIZE, NAME_LINES) for name in planned.steps}
+    extra = (max((len(v) for v in names.values()), default=1) - 1) * NAME_LINE  # every box as tall as the tallest
+    node_h = NODE_H + extra
     columns = _order(planned)
     tallest = max((len(c) for c in columns), default=1)
     generation = {name: gi for gi, column in enumerate(columns) for name in column}
     long_edges = sum(1 for a, b in planned.graph.edges() if generation[b] - generation[a] > 1)
     width = MARGIN * 2 + len(columns) * NODE_W + max(len(columns) - 1, 0) * COL_GAP
-    boxes_bottom = MARGIN + HEADER + tallest * NODE_H + (tallest - 1) * ROW_GAP
+    boxes_bottom = MARGIN + HEADER + tallest * node_h + (tallest - 1) * ROW_GAP
     height = boxes_bottom + (long_edges + 1) * LANE + LEGEND + MARGIN
     width = max(width, 720 if outcome is not None else 420)
     title = f"plan {planned.plan.name}: {len(planned.steps)} steps in {len(planned.generations)} generations"
@@ -88,27 +111,29 @@ def plan_svg(planned: PlannedPlan, outcome: PlanOutcome | None = None) -> str | 
     pos: dict[str, tuple[float, float]] = {}
     for gi, column in enumerate(columns):
         x = MARGIN + gi * (NODE_W + COL_GAP)
-        offset = (tallest - len(column)) * (NODE_H + ROW_GAP) / 2
+        offset = (tallest - len(column)) * (node_h + ROW_GAP) / 2
         canvas.text(x + NODE_W / 2, MARGIN + HEADER - 12, f"generation {gi + 1}", size=12, anchor="middle",
                     fill=svg.MUTED)
         for row, name in enumerate(column):
-            pos[name] = (x, MARGIN + HEADER + offset + row * (NODE_H + ROW_GAP))
+            pos[name] = (x, MARGIN + HEADER + offset + row * (node_h + ROW_GAP))
 
-    _edges(canvas, planned, pos, generation, boxes_bottom + LANE)
+    _edges(canvas, planned, pos, generation, boxes_bottom + LANE, node_h)
     for name, (left, top) in pos.items():
-        state, lines = _lines(planned, name, outcome)
+        state, lines = _lines(planned, name, outcome, hostless)
         fill, stroke, dash = STATE_STYLE.get(state, STATE_STYLE["pending"])
-        canvas.rect(left, top, NODE_W, NODE_H, fill=fill, stroke=stroke, rx=8, dash=dash, stroke_width=2)
-        canvas.text(left + 10, top + 19, svg.fit(name, NODE_W - 20, 13), size=13, weight="bold")
+        canvas.rect(left, top, NODE_W, node_h, fill=fill, stroke=stroke, rx=8, dash=dash, stroke_width=2,
+                    tooltip=" / ".join([name, *lines]))
+        for i, part in enumerate(names[name]):
+            canvas.text(left + 10, top + 19 + i * NAME_LINE, part, size=NAME_SIZE, weight="bold")
         for i, line in enumerate(lines):
             colour = stroke if i == 2 and outcome is not None else svg.MUTED
-            canvas.text(left + 10, top + 36 + i * 14, svg.fit(line, NODE_W - 20, 11), size=11, fill=colour)
+            canvas.text(left + 10, top + 36 + extra + i * 14, svg.fit(line, NODE_W - 20, 11), size=11, fill=colour)
     _legend(canvas, height - LEGEND, outcome is not None)
     return canvas.render()
 
 
 def _edges(canvas: svg.Canvas, planned: PlannedPlan, pos: dict[str, tuple[float, float]],
-           generation: dict[str, int], lanes_top: float) -> None:
+           generation: dict[str, int], lanes_top: float, node_h: float = NODE_H) -> None:
     """Arrows from the right side of each step to the left side of its dependents, spread per side.
 
     Neighbouring generations get a curve; an arrow that skips generations drops into a lane
@@ -122,7 +147,7 @@ def _edges(canvas: svg.Canvas, planned: PlannedPlan, pos: dict[str, tuple[float,
 
     def port(name: str, others: list[str], other: str) -> float:
         ordered = sorted(others, key=lambda n: pos[n][1])
-        return pos[name][1] + NODE_H * (ordered.index(other) + 1) / (len(ordered) + 1)
+        return pos[name][1] + node_h * (ordered.index(other) + 1) / (len(ordered) + 1)
 
     labels: list[tuple[float, float, str, str, str]] = []
     for src, dst, data in planned.graph.edges(data=True):
@@ -162,9 +187,9 @@ def _legend(canvas: svg.Canvas, top: float, coloured: bool) -> None:
             x += 105
 
 
-def plan_image(planned: PlannedPlan, outcome: PlanOutcome | None = None) -> str:
+def plan_image(planned: PlannedPlan, outcome: PlanOutcome | None = None, hostless: Collection[str] = ()) -> str:
     """Markdown that shows the graph in the Prefect UI, or says why there is no picture."""
-    document = plan_svg(planned, outcome)
+    document = plan_svg(planned, outcome, hostless)
     if document is None:
         return (f"_The graph is not drawn above {MAX_STEPS} steps ({len(planned.steps)} here): "
                 f"the tables list every step and what it waits for._")

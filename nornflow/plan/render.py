@@ -9,17 +9,20 @@ failure edges dotted, always edges thick).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Literal
 
 from nornflow.plan.model import Step
 from nornflow.plan.outcome import PlanOutcome
-from nornflow.plan.picture import plan_image
+from nornflow.plan.picture import hosts_text, plan_image
 from nornflow.plan.planner import PlannedPlan
 
 Graph = Literal["picture", "mermaid"]
 
 _EDGE = {"success": "-->", "failure": "-.->", "always": "==>"}
-_STATE_MARK = {"completed": "✅", "failed": "❌", "skipped": "⏭️", "pending": "…"}
+#: A step's state as the table shows it: words, bold when it needs a look (an emoji mark is an empty
+#: box on a machine without an emoji font, and a colour alone says nothing to a screen reader).
+_STATE_TEXT = {"completed": "completed", "failed": "**FAILED**", "skipped": "*skipped*", "pending": "pending"}
 
 
 def _cell(text: object) -> str:
@@ -53,7 +56,7 @@ def describe_deps(step: Step) -> str:
     ) or "-"
 
 
-def mermaid(planned: PlannedPlan, outcome: PlanOutcome | None = None) -> str:
+def mermaid(planned: PlannedPlan, outcome: PlanOutcome | None = None, hostless: Collection[str] = ()) -> str:
     """A left-to-right flowchart, one subgraph per generation; states colour the nodes."""
     ids = {name: f"s{i}" for i, name in enumerate(planned.steps)}
     lines = ["flowchart LR"]
@@ -61,7 +64,7 @@ def mermaid(planned: PlannedPlan, outcome: PlanOutcome | None = None) -> str:
         lines.append(f'  subgraph g{index}["generation {index}"]')
         for name in names:
             step = planned.steps[name]
-            hosts = step.hosts.describe() if step.hosts else "all hosts"
+            hosts = hosts_text(planned, name, hostless)
             label = "<br/>".join(_label(t) for t in (name, f"{step.kind}: {step.target}", hosts, step.mode))
             lines.append(f'    {ids[name]}["{label}"]')
         lines.append("  end")
@@ -80,15 +83,19 @@ def mermaid(planned: PlannedPlan, outcome: PlanOutcome | None = None) -> str:
     return "\n".join(lines)
 
 
-def graph_markdown(planned: PlannedPlan, outcome: PlanOutcome | None = None, graph: Graph = "picture") -> str:
+def graph_markdown(planned: PlannedPlan, outcome: PlanOutcome | None = None, graph: Graph = "picture",
+                   hostless: Collection[str] = ()) -> str:
     """The graph as a data-URL picture (Prefect UI) or a mermaid block (GitHub, GitLab)."""
     if graph == "mermaid":
-        return f"```mermaid\n{mermaid(planned, outcome)}\n```"
-    return plan_image(planned, outcome)
+        return f"```mermaid\n{mermaid(planned, outcome, hostless)}\n```"
+    return plan_image(planned, outcome, hostless)
 
 
-def plan_markdown(planned: PlannedPlan, graph: Graph = "picture") -> str:
-    """The artifact published before the run: generations, graph, step table."""
+def plan_markdown(planned: PlannedPlan, graph: Graph = "picture", hostless: Collection[str] = ()) -> str:
+    """The artifact published before the run: generations, graph, step table.
+
+    ``hostless``: steps whose flow takes no hosts (they say so instead of "all hosts").
+    """
     plan = planned.plan
     out = [f"# Plan `{plan.name}`", ""]
     if plan.description:
@@ -97,12 +104,12 @@ def plan_markdown(planned: PlannedPlan, graph: Graph = "picture") -> str:
             f"steps of one generation run in parallel.", "",
             "| generation | steps |", "| --- | --- |"]
     out += [f"| {i} | {_cell(', '.join(names))} |" for i, names in enumerate(planned.generations, start=1)]
-    out += ["", graph_markdown(planned, graph=graph), "",
+    out += ["", graph_markdown(planned, graph=graph, hostless=hostless), "",
             "| step | runs | hosts | after | options | params |", "| --- | --- | --- | --- | --- | --- |"]
     for names in planned.generations:
         for name in names:
             step = planned.steps[name]
-            hosts = step.hosts.describe() if step.hosts else "all hosts"
+            hosts = hosts_text(planned, name, hostless)
             params = ", ".join(f"{k}={v!r}" for k, v in step.params.items()) or "-"
             out.append(
                 f"| {_cell(name)} | {step.kind} `{_cell(step.target)}` | {_cell(hosts)} | "
@@ -113,7 +120,8 @@ def plan_markdown(planned: PlannedPlan, graph: Graph = "picture") -> str:
     return "\n".join(out) + "\n"
 
 
-def outcome_markdown(planned: PlannedPlan, outcome: PlanOutcome, graph: Graph = "picture") -> str:
+def outcome_markdown(planned: PlannedPlan, outcome: PlanOutcome, graph: Graph = "picture",
+                     hostless: Collection[str] = ()) -> str:
     """The artifact published at the end: one row per step, then the graph coloured by outcome."""
     out = [f"# Plan `{outcome.plan.name}`: {outcome.state} in {outcome.duration:.1f} s", "",
            "| step | state | ok | failed | skipped | duration | note |",
@@ -126,10 +134,10 @@ def outcome_markdown(planned: PlannedPlan, outcome: PlanOutcome, graph: Graph = 
                 more = f" and {len(s.failed_hosts) - 20} more" if len(s.failed_hosts) > 20 else ""
                 note = (note + "; " if note else "") + "failed: " + ", ".join(s.failed_hosts[:20]) + more
             out.append(
-                f"| {_cell(name)} | {_STATE_MARK[s.state]} {s.state} | {len(s.ok_hosts)} | "
+                f"| {_cell(name)} | {_STATE_TEXT.get(s.state, s.state)} | {len(s.ok_hosts)} | "
                 f"{len(s.failed_hosts)} | {len(s.skipped_hosts)} | {s.duration:.1f} s | {_cell(note)} |"
             )
-    out += ["", graph_markdown(planned, outcome, graph)]
+    out += ["", graph_markdown(planned, outcome, graph, hostless)]
     return "\n".join(out) + "\n"
 
 

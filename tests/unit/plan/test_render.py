@@ -38,7 +38,7 @@ def test_outcome_table_and_colours():
     outcome = PlanOutcome(plan=p.plan, steps=steps)
     assert "](data:image/svg+xml;base64," in render.outcome_markdown(p, outcome)
     text = render.outcome_markdown(p, outcome, graph="mermaid")
-    assert "| leaves | ❌ failed | 0 | 1 | 1 |" in text
+    assert "| leaves | **FAILED** | 0 | 1 | 1 |" in text
     assert "failed: l1" in text
     assert "class s2 failed" in text
     terminal = render.outcome_text(p, outcome)
