@@ -1,9 +1,11 @@
 """Nornir tasks of the config workflow: plan, check, and apply-verify-rollback, one host each.
 
 ``apply_config`` never trusts the plan blindly: it re-reads the running config and refuses a
-device whose config changed since the plan (stale plan). When the push or the verification
-fails, it restores the pre-change config from the backup taken in the same run and verifies
-the restore, then fails the host saying so. Everything raises into the engine, which turns
+device whose config changed since the plan (stale plan). Just before the first line it saves the
+running config on the device (a checkpoint, a file on flash; :mod:`nornflow.config.snapshot`). When
+the push or the verification fails, it restores the pre-change config with the device's own replace
+of that snapshot (line remediation where the platform has none or the replace fails, saying why),
+verifies the restore exactly, then fails the host saying so. Everything raises into the engine, which turns
 it into a per-host record; other hosts carry on. With a change-window ``window`` guard, the
 device's window is checked once more just before its first line (after the stale check), and a
 device whose window closed meanwhile is not sent anything.
@@ -13,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nornir.core.inventory import Host
 from nornir.core.task import Result, Task
 
+from nornflow.config import snapshot
 from nornflow.config.exact import differences
 from nornflow.config.exceptions import MaskedPlan, RollbackFailed, RolledBack, StalePlan, VerificationFailed
 from nornflow.config.ledger import Ledger
@@ -103,26 +107,79 @@ def verify(task: Task, intended: str, sections: Sequence[str] | None,
             raise VerificationFailed(f"post-check {command!r} does not show {expect!r}")
 
 
-def rollback(task: Task, backup: str, timeout_ops: float | None = None) -> int:
-    """Restore ``backup`` (the full pre-change config) and verify it; return how many lines it took.
+@dataclass(frozen=True)
+class Restored:
+    """How a rollback went: how many lines differed from the backup, what restored them, why a fallback."""
 
-    The restore is the remediation from what the device runs now back to the backup, sent like
-    any change (on Junos: into a candidate emptied first of what a dead session left, then
-    committed). It does not use Junos's ``rollback 1``: that is right only when the failed
-    change is the device's last commit, and a resume or an undo of earlier waves runs after an
-    unknown number of commits; a diff against the backup is right whatever happened since.
+    lines: int
+    method: str
+    fallback: str = ""
+
+    def sentence(self) -> str:
+        why = f"; line remediation because {self.fallback}" if self.fallback else ""
+        return f"by {self.method} ({self.lines} line(s) differed){why}"
+
+
+def _exact(task: Task, backup: str) -> list[str]:
+    return differences(read_running(task), backup, task.host.platform, strict_order=True)
+
+
+def _replace(task: Task, backup: str) -> tuple[str, str]:
+    """Restore the device's snapshot of ``backup``: ``(command, "")`` when exact, else ``("", why not)``."""
+    profile = device_platform(task.host.platform)
+    if profile.snapshots is None:
+        return "", f"{profile.name or 'a host without a platform'} has no replace or checkpoint feature NornFlow uses"
+    try:
+        conn = task.host.get_connection("scrapli", task.nornir.config)
+        name = snapshot.find(conn, profile, config_hash(backup))
+        if name is None:
+            return "", f"the device holds no snapshot of its pre-change config ({config_hash(backup)})"
+        command = snapshot.restore(conn, task.host.name, profile, name)
+    except Exception as exc:
+        reset_connection(task)
+        return "", f"the device's own restore failed: {describe_error(exc, task.host)}"
+    problems = _exact(task, backup)
+    if problems:
+        return "", f"{command!r} left the device unlike its backup: {'; '.join(problems)}"
+    return command, ""
+
+
+def rollback_to(task: Task, backup: str, timeout_ops: float | None = None) -> Restored:
+    """Restore ``backup`` (the full pre-change config) and verify it exactly; how it went.
+
+    The device's own feature first (:mod:`nornflow.config.snapshot`: ``configure replace``, a checkpoint
+    rollback, ``load override`` + commit), which restores every line where it was; then, where the
+    platform has none or it failed, the remediation from what the device runs now back to the backup,
+    sent like any change (on Junos into a candidate emptied first of what a dead session left, then
+    committed). Neither uses Junos's ``rollback 1``: that is right only when the failed change is the
+    device's last commit, and a resume or an undo of earlier waves runs after an unknown number of
+    commits. Either way the result is compared with the backup line for line, order and duplicates
+    included, or :class:`RollbackFailed` says what is still different.
     """
     reset_connection(task)
+    platform = task.host.platform
     current = read_running(task)
-    lines = remediation(current, backup, task.host.platform)
-    if lines or device_platform(task.host.platform).commit is not None:
+    if not differences(current, backup, platform, strict_order=True):
+        if device_platform(platform).commit is not None:  # a dead session's uncommitted candidate
+            send_lines(task, [], timeout_ops, discard_first=True)
+        return Restored(0, "nothing: the device already runs its pre-change config")
+    differing = len(remediation(current, backup, platform))
+    command, fallback = _replace(task, backup)
+    if command:
+        return Restored(differing, command)
+    lines = remediation(read_running(task), backup, platform)
+    if lines or device_platform(platform).commit is not None:
         send_lines(task, lines, timeout_ops, discard_first=True)
-    after = read_running(task)
-    problems = differences(after, backup, task.host.platform, strict_order=True)
+    problems = _exact(task, backup)
     if problems:
-        raise RollbackFailed(
-            f"{task.host.name} does not match its pre-change backup after the rollback: {'; '.join(problems)}")
-    return len(lines)
+        raise RollbackFailed(f"{task.host.name} does not match its pre-change backup after the rollback "
+                             f"({fallback}; then {len(lines)} remediation line(s)): {'; '.join(problems)}")
+    return Restored(differing, f"line remediation ({len(lines)} line(s))", fallback)
+
+
+def rollback(task: Task, backup: str, timeout_ops: float | None = None) -> int:
+    """:func:`rollback_to`; how many lines differed from the backup (0: nothing needed restoring)."""
+    return rollback_to(task, backup, timeout_ops).lines
 
 
 def restore(task: Task, backup: str, problem: str, timeout_ops: float | None = None,
@@ -132,7 +189,7 @@ def restore(task: Task, backup: str, problem: str, timeout_ops: float | None = N
     if journal is not None:
         journal.mark(name, "rolling-back", problem)
     try:
-        restored = rollback(task, backup, timeout_ops)
+        restored = rollback_to(task, backup, timeout_ops)
     except Exception as again:
         error = RollbackFailed(f"{problem}; the rollback failed as well ({describe_error(again, task.host)}): "
                                f"{name} may be half-changed and needs a person")
@@ -140,8 +197,22 @@ def restore(task: Task, backup: str, problem: str, timeout_ops: float | None = N
             journal.mark(name, "rollback-failed", str(error))
         raise error from again
     if journal is not None:
-        journal.mark(name, "rolled-back", problem, rollback_lines=restored)
-    return RolledBack(f"{problem}; rolled back to the pre-change config ({restored} line(s)) and verified")
+        journal.mark(name, "rolled-back", problem, rollback_lines=restored.lines, rollback_method=restored.method,
+                     rollback_fallback=restored.fallback or None)
+    return RolledBack(f"{problem}; rolled back to the pre-change config {restored.sentence()} and verified")
+
+
+def take_snapshot(task: Task, fingerprint: str) -> tuple[str, str]:
+    """Save the pre-change config on the device: ``(name, "")``, or ``("", why not)`` (the push goes on,
+    and a rollback would type the line remediation)."""
+    profile = device_platform(task.host.platform)
+    if profile.snapshots is None:
+        return "", f"{profile.name or 'a host without a platform'} has no snapshot feature NornFlow uses"
+    try:
+        conn = task.host.get_connection("scrapli", task.nornir.config)
+        return snapshot.take(conn, task.host.name, profile, fingerprint), ""
+    except Exception as exc:
+        return "", describe_error(exc, task.host)
 
 
 def apply_config(task: Task, plans: Mapping[str, dict[str, Any]], backups: Mapping[str, str],
@@ -194,8 +265,9 @@ def apply_config(task: Task, plans: Mapping[str, dict[str, Any]], backups: Mappi
         if journal is not None:
             journal.mark(name, "outside-window", str(closed))
         raise closed
+    saved, unsaved = take_snapshot(task, now)
     if journal is not None:
-        journal.mark(name, "pushing", lines=len(device.lines))
+        journal.mark(name, "pushing", lines=len(device.lines), snapshot=saved or None, snapshot_missing=unsaved or None)
     try:
         send_lines(task, device.lines, timeout_ops)
         if journal is not None:

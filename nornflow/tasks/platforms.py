@@ -46,6 +46,40 @@ class CommitStyle:
 
 
 @dataclass(frozen=True)
+class Snapshots:
+    """The device's own exact rollback: save the running config on the device, later make it the running one again.
+
+    ``{name}`` in a command is the snapshot's name (``nornflow-<UTC time>-<config fingerprint>``, see
+    :mod:`nornflow.config.snapshot`). A replace restores every line, its order and its duplicates in one
+    step, where line remediation can only type what a diff of two texts says (and a diff cannot always
+    say where a re-created line goes).
+    """
+
+    #: Exec command that saves the running config under ``{name}``.
+    take: str
+    #: Text the answer of ``take`` contains when the snapshot was written.
+    taken: str
+    #: Exec command (or candidate line, ``in_candidate``) that makes snapshot ``{name}`` the running config.
+    restore: str
+    #: Text the answer of ``restore`` contains on success ("": success is an answer without ``refused``).
+    restored: str
+    #: Exec command whose answer names the snapshots on the device.
+    listing: str
+    #: Exec command that deletes snapshot ``{name}``.
+    delete: str
+    #: A question ``take`` may ask (IOS: ``Destination filename [x]?`` unless ``file prompt quiet``): Enter.
+    take_asks: str = ""
+    #: Texts in an answer that mean the command failed (asked only where no success text is given).
+    refused: tuple[str, ...] = ("% ", "%Error", "error:")
+    #: ``restore`` is a line of the candidate, checked and committed like a change (Junos ``load override``).
+    in_candidate: bool = False
+    #: NornFlow's snapshots kept per device (newest first), for a rollback that comes later (a plan's undo).
+    keep: int = 5
+    #: Seconds a replace may take: the device diffs and applies a whole config (minutes on a big one).
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True)
 class DevicePlatform:
     """How NornFlow reads and changes one kind of device."""
 
@@ -71,6 +105,9 @@ class DevicePlatform:
     #: Top-level statements ordered among themselves (regular expressions, matched at the line start):
     #: group ``key`` names the list, group ``item`` (the whole line when absent) the ordered element.
     ordered_flat: tuple[str, ...] = ()
+    #: The device's own save-and-replace (checkpoint, ``configure replace``, ``load override``); ``None``:
+    #: a rollback types the line remediation back to the backup.
+    snapshots: Snapshots | None = None
 
     def clean(self, text: str) -> str:
         """``text`` with CRLF, trailing spaces and the volatile lines removed, one newline at the end."""
@@ -138,17 +175,40 @@ JUNOS_ORDERED_FLAT = (
     r"(?P<key>set (.* )?(import|export)) (?P<item>\S+)$",
 )
 
+#: IOS (Cisco's "Configuration Replace and Configuration Rollback"): the running config copied to flash, and
+#: ``configure replace <file> force`` (no question), which answers ``Rollback Done``.
+IOS_SNAPSHOTS = Snapshots(
+    take="copy running-config flash:{name}.cfg", taken="bytes copied", take_asks="Destination filename [",
+    restore="configure replace flash:{name}.cfg force", restored="Rollback Done", listing="dir flash:",
+    delete="delete /force flash:{name}.cfg")
+#: EOS: the same copy; ``configure replace <file>`` asks nothing and answers nothing unless it fails.
+EOS_SNAPSHOTS = Snapshots(
+    take="copy running-config flash:{name}.cfg", taken="Copy completed successfully",
+    restore="configure replace flash:{name}.cfg", restored="", listing="dir flash:", delete="delete flash:{name}.cfg")
+#: NX-OS (Cisco's "Configuring the Rollback Feature"): a named checkpoint, and an atomic rollback to it.
+NXOS_SNAPSHOTS = Snapshots(
+    take="checkpoint {name}", taken="Done", restore="rollback running-config checkpoint {name}",
+    restored="completed successfully", listing="show checkpoint summary", delete="no checkpoint {name}")
+#: Junos: the active config saved to a file, loaded back with ``load override`` and committed (check first).
+JUNOS_SNAPSHOTS = Snapshots(
+    take="show configuration | save /var/tmp/{name}.conf", taken="Wrote", restore="load override /var/tmp/{name}.conf",
+    restored="load complete", listing="file list /var/tmp/", delete="file delete /var/tmp/{name}.conf",
+    refused=("error:",), in_candidate=True)
+
 register_platform(DevicePlatform("cisco_iosxe", volatile=IOS_VOLATILE, hier_config="CISCO_IOS", comments=(r"!",),
-                                 ordered=IOS_ORDERED, ordered_flat=IOS_ORDERED_FLAT), "cisco_ios")
+                                 ordered=IOS_ORDERED, ordered_flat=IOS_ORDERED_FLAT, snapshots=IOS_SNAPSHOTS),
+                  "cisco_ios")
 register_platform(DevicePlatform("arista_eos", volatile=EOS_VOLATILE, hier_config="ARISTA_EOS", comments=(r"!",),
                                  ordered=(*IOS_ORDERED, r"ip prefix-list ", r"ipv6 prefix-list "),
-                                 ordered_flat=IOS_ORDERED_FLAT))
+                                 ordered_flat=IOS_ORDERED_FLAT, snapshots=EOS_SNAPSHOTS))
 register_platform(DevicePlatform("cisco_nxos", volatile=NXOS_VOLATILE, hier_config="CISCO_NXOS", comments=(r"!",),
-                                 ordered=IOS_ORDERED, ordered_flat=IOS_ORDERED_FLAT))
+                                 ordered=IOS_ORDERED, ordered_flat=IOS_ORDERED_FLAT, snapshots=NXOS_SNAPSHOTS))
+#: IOS-XR: no snapshots yet (its commit database and ``rollback configuration to <id>`` are not modelled in the
+#: lab, so nothing here is tested against them): a rollback types the line remediation.
 register_platform(DevicePlatform("cisco_iosxr", volatile=IOS_VOLATILE, hier_config="CISCO_XR", comments=(r"!",),
                                  ordered=(*IOS_ORDERED, r"(prefix-set|community-set|as-path-set) ")))
 register_platform(DevicePlatform(
     "juniper_junos", running_config="show configuration | display set", volatile=JUNOS_VOLATILE,
     unmanaged=(r"set version ",), hier_config="JUNIPER_JUNOS", commit=CommitStyle(),
-    comments=(r"#", r"/\*"), ordered_flat=JUNOS_ORDERED_FLAT,
+    comments=(r"#", r"/\*"), ordered_flat=JUNOS_ORDERED_FLAT, snapshots=JUNOS_SNAPSHOTS,
 ))

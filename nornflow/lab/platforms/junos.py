@@ -23,6 +23,7 @@ EXEC: tuple[Command, ...] = (
     C(("set", "cli", "complete-on-space", "<arg>"), "complete_on_space"),
     C(("file", "show", "<arg>"), "file_show"),
     C(("file", "list"), "file_list"),
+    C(("file", "list", "<arg>"), "file_list"),
     C(("file", "delete", "<arg>"), "file_delete"),
     C(("configure",), "configure"),
     C(("configure", "private"), "configure_private"),
@@ -106,10 +107,15 @@ class JunosShell(JunosConfigShell):
         text = self.state.files.get(args[0])
         return Reply(text if text is not None else f"error: could not resolve file: {args[0]}\n")
 
-    def do_file_list(self, _: list[str], __: bool) -> Reply:
+    def do_file_list(self, args: list[str], _: bool) -> Reply:
+        """``file list [DIR]``: as Junos shows a directory, ``DIR:`` then one name a line (all files without DIR)."""
         with self.state.lock:
             names = sorted(self.state.files)
-        return Reply("".join(f"{name}\n" for name in names))
+        if not args:
+            return Reply("".join(f"{name}\n" for name in names))
+        folder = args[0].rstrip("/") + "/"
+        inside = [n[len(folder):] for n in names if n.startswith(folder) and "/" not in n[len(folder):]]
+        return Reply(f"\n{folder}:\n" + "".join(f"{name}\n" for name in inside))
 
     def do_file_delete(self, args: list[str], _: bool) -> Reply:
         with self.state.lock:
