@@ -18,7 +18,7 @@ $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION)
 
 $(VENV)/.demo-installed: uv.lock pyproject.toml Makefile | $(UV)
-	$(UV) sync --quiet --frozen --compile-bytecode --python $(PYTHON) --extra lab --extra gateway
+	$(UV) sync --quiet --frozen --compile-bytecode --python $(PYTHON) --extra lab --extra gateway --extra local
 	touch $@
 
 # The test environment is a superset of the demo's: after it, `make demo` installs nothing.

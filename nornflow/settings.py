@@ -9,6 +9,9 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+    # fleet_report looks 30 days back; Prefect keeps events 7. Every server a NornFlow process starts
+    # (and its event trimming, which deletes what is older on the shared database) keeps 30.
+    "PREFECT_SERVER_EVENTS_RETENTION_PERIOD": "P30D",
 }
 
 #: The Prefect variable that marks a server as a lab's: deploy_config honours auto_approve only where it

@@ -1,7 +1,7 @@
 """NornFlow's Prefect blocks: the light ``prefect.collections`` entry point.
 
 Importing this module loads only Prefect and pydantic: each block imports its SDK (hvac,
-boto3, azure-identity) on its first read. The AWS block nests prefect-aws's
+boto3, azure-identity, pyrage) on its first read. The AWS block nests prefect-aws's
 ``AwsCredentials``, so it exists only when the ``aws`` extra is installed (prefect-aws
 then registers its own collection, which every Prefect process imports anyway).
 """
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from nornflow.blocks.azure import AzureKeyVault
 from nornflow.blocks.doppler import DopplerSecrets
+from nornflow.blocks.local import LocalAgeSecrets
 from nornflow.blocks.vault import VaultSecrets
 
-__all__ = ["AzureKeyVault", "DopplerSecrets", "VaultSecrets"]
+__all__ = ["AzureKeyVault", "DopplerSecrets", "LocalAgeSecrets", "VaultSecrets"]
 
 try:
     from nornflow.blocks.aws import AwsSecretsManager

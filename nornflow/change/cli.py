@@ -9,11 +9,14 @@ else ``$NORNFLOW_CHANGE_CALENDAR``, else none), from any directory.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from nornflow.change.calendar import ENV_CALENDAR, Target, calendar_path, load_calendar
 from nornflow.change.exceptions import CalendarError
 
+#: The calendar a checkout of this repository carries (an example, never applied unless named).
+REPO_CALENDAR = Path("deployments") / "change-calendar.yaml"
 NO_CALENDAR = (f"no change calendar configured: every change is allowed; set {ENV_CALENDAR} or pass --calendar")
 
 
@@ -67,6 +70,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     calendar = load_calendar(calendar_path(args.calendar), env=args.env)
     if calendar is None:
         print(NO_CALENDAR)
+        if REPO_CALENDAR.is_file():  # a checkout of this repository: name its calendar (still not applied)
+            print(f"this directory has {REPO_CALENDAR}, which applies only when named: "
+                  f"nornflow windows show --calendar {REPO_CALENDAR} {_who(args)}".rstrip())
         return 0
     if not any((args.site, args.group, args.role, args.host)):
         raise CalendarError("say whose windows to show: --site, --group, --role or --host (e.g. --site fra)")
@@ -82,6 +88,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     for start, end, rule in upcoming(calendar, target, count=args.count, now=verdict.at):
         print(f"  {decision.local(start)}  to  {decision.local(end)}  {rule}")
     return 0
+
+
+def _who(args: argparse.Namespace) -> str:
+    return " ".join(f"--{k} {v}" for k, v in (("site", args.site), ("group", args.group), ("role", args.role),
+                                              ("host", args.host)) if v)
 
 
 def register_resume(subparsers: Any) -> argparse.ArgumentParser:

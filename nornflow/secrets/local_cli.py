@@ -52,7 +52,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     cmd = commands.add_parser("rotate-key", help="re-encrypt every file to a new key, all or nothing")
     cmd.add_argument("--new-key-file", type=Path, required=True, help="identity file of the new key")
     cmd.set_defaults(func=cmd_rotate)
-    cmd = commands.add_parser("keygen", help="create an identity file (0600) and print its public key")
+    cmd = commands.add_parser("keygen", help="create an identity file (0600), say where, and print its public key")
     cmd.add_argument("--key-file", type=Path, help="where to write it (default: $NORNFLOW_AGE_KEY_FILE or "
                                                    "~/.config/nornflow/age.key)")
     cmd.set_defaults(func=cmd_keygen)
@@ -170,7 +170,14 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     with os.fdopen(fd, "w") as handle:
         handle.write(f"# created: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
                      f"# public key: {identity.to_public()}\n{identity}\n")
+    # stdout: the public key alone (`RECIPIENT=$(nornflow secrets keygen)`); stderr: what a person needs.
+    print(f"private key written to {key_file} (0600): back it up and keep it out of git; without it the "
+          f"files it encrypts cannot be read.\n"
+          f"public key (the nornflow-local block's recipients; public, safe to share):", file=sys.stderr)
     print(identity.to_public())
+    if args.key_file and args.key_file.expanduser() != age.key_file_path().expanduser():
+        print(f"this is not where nornflow looks by default: export {age.KEY_FILE_ENV}={key_file}",
+              file=sys.stderr)
     return 0
 
 
