@@ -3,15 +3,24 @@
 An expected error (any NornFlowError) prints one line, ``nornflow: <message>``, and exits 2;
 anything else prints one line naming the exception and exits 1. ``--debug`` (before or after the
 command) adds the traceback. Ctrl-C prints ``nornflow: interrupted`` and exits 130.
+
+A command that runs a flow first checks what needs no server (:mod:`nornflow.preflight`), then
+finds its Prefect server (:mod:`nornflow.localserver`: ``PREFECT_API_URL``, else one local server
+shared by every command), and only then imports Prefect.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import logging
+import os
+import re
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +29,20 @@ from typing import Any
 from nornflow.settings import apply_prefect_defaults
 
 DEBUG_HELP = "print the traceback of an error (and keep it in Prefect's console logs); accepted anywhere"
+
+DESCRIPTION = """\
+Run NornFlow's flows, plans and simulated lab from a terminal.
+
+Commands that run a flow (backup, show, demo, plan run, doctor, replay, resume) use
+the Prefect server that PREFECT_API_URL names; without one, the first such command
+starts a local server in the background (http://127.0.0.1:4200 when that port is
+free, with the Prefect UI) and later commands reuse it. "nornflow server status"
+says where it is; "nornflow server stop" stops it.
+
+Errors: an expected one prints one line, "nornflow: <message>", and exits 2; any
+other prints one line naming the exception and exits 1. --debug, before or after
+the command, adds the traceback. Ctrl-C prints "nornflow: interrupted", exit 130.
+"""
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -52,19 +75,60 @@ def _filter(args: argparse.Namespace) -> dict[str, list[str]] | None:
     return spec or None
 
 
+def _check_run(args: argparse.Namespace) -> None:
+    """Inventory, host filter and secret references, checked before any server is touched."""
+    from nornflow.preflight import check_run
+
+    check_run(args.inventory, _filter(args))
+
+
 def _backup(args: argparse.Namespace) -> int:
     from nornflow.engine import result_of
-    from nornflow.flows import backup_configs
+    from nornflow.flows.backup_configs import backup_configs
 
-    state = backup_configs(inventory=args.inventory, backup_dir=args.dir, hosts=_filter(args),
-                           retries=args.retries, return_state=True)
-    result_of(state)  # raises what the flow raised, if it raised
+    with _FailureLines() as shown:
+        state = backup_configs(inventory=args.inventory, backup_dir=args.dir, hosts=_filter(args),
+                               retries=args.retries, return_state=True)
+    result = result_of(state)  # raises what the flow raised, if it raised
+    for record in result.records:
+        if record.failed and (record.host, record.error) not in shown.lines:
+            print(f"[{record.host}] FAILED: {record.error or 'no reason given'}")
     print(state.message)
     return 0 if state.is_completed() else 1
 
 
+class _FailureLines(logging.Filter):
+    """Notes the ``[host] FAILED: reason`` lines the engine already logged to the console.
+
+    The engine logs a host's failure as its batch ends; a host that failed before any batch
+    (a secret that does not resolve, a key file inside the repository) is only in the result.
+    The CLI prints a line for every failed host the console has not shown yet, so each one
+    gets exactly one line with its reason.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: set[tuple[str, str | None]] = set()
+        self._handlers: list[logging.Handler] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "[%s] FAILED: %s" and isinstance(record.args, tuple) and len(record.args) == 2:
+            self.lines.add((str(record.args[0]), str(record.args[1])))
+        return True
+
+    def __enter__(self) -> _FailureLines:
+        self._handlers = _console_handlers()
+        for handler in self._handlers:
+            handler.addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handler in self._handlers:
+            handler.removeFilter(self)
+
+
 def _show(args: argparse.Namespace) -> int:
-    from nornflow.flows import show_commands
+    from nornflow.flows.show_commands import show_commands
 
     state = show_commands(inventory=args.inventory, commands=args.commands, hosts=_filter(args),
                           parse=args.parse, return_state=True)
@@ -81,6 +145,46 @@ def _show(args: argparse.Namespace) -> int:
     return 0 if state.is_completed() else 1
 
 
+def _server(args: argparse.Namespace) -> int:
+    from nornflow import localserver
+
+    if args.action == "stop":
+        stopped = localserver.stop()
+        if stopped is None:
+            print(f"no local Prefect server is running (state: {localserver.state_dir()})")
+        else:
+            print(f"stopped the local Prefect server at {stopped.ui_url} (pid {stopped.pid})")
+        return 0
+    server = _use_server() if args.action == "start" else localserver.status()
+    if server is None:
+        print(f"no local Prefect server is running (state: {localserver.state_dir()}); "
+              "the next command that runs a flow starts one, or: nornflow server start")
+        return 1
+    if not server.managed:
+        print(f"Prefect API: {server.api_url} (PREFECT_API_URL is set: nornflow starts no server of its own)")
+        return 0
+    answering = localserver.healthy(server)
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(server.started_at or 0))
+    print(f"local Prefect server: {'running' if answering else 'starting (not answering yet)'}, "
+          f"pid {server.pid}, since {since}")
+    print(f"  UI:  {server.ui_url}")
+    print(f"  API: {server.api_url}   (export PREFECT_API_URL={server.api_url} to use it from scripts)")
+    print(f"  log: {server.log}")
+    print("  stop it with: nornflow server stop")
+    return 0 if answering else 1
+
+
+def _use_server() -> Any:
+    """Point this process at the Prefect server it should use, starting the local one if need be."""
+    from nornflow import localserver
+
+    def announce(server: localserver.Server) -> None:
+        print(f"Starting a local Prefect server at {server.ui_url} for this and later commands "
+              f"(log: {server.log}; nornflow server stop stops it)...", file=sys.stderr, flush=True)
+
+    return localserver.ensure(on_start=announce)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from nornflow.demo import run_demo
 
@@ -92,11 +196,25 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{name}", help=f"comma-separated {name} to select (default: all hosts)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``nornflow`` parser; commands that run flows or talk to Prefect set ``uses_prefect``."""
-    parser = argparse.ArgumentParser(prog="nornflow", description=__doc__)
+#: Commands defined in this module: parsing one of them needs none of the other modules' parsers.
+CORE_COMMANDS = frozenset({"lab", "backup", "show", "demo", "server"})
+
+
+def _command_of(argv: list[str] | None) -> str | None:
+    """The command word of ``argv`` (options before it take no value), None when there is none."""
+    return next((a for a in (argv or []) if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``nornflow`` parser; commands that run flows or talk to Prefect set ``uses_prefect``.
+
+    With ``argv`` naming one of :data:`CORE_COMMANDS`, the other commands' modules (plans,
+    change windows, doctor, gateway: a quarter of a second of imports) are not loaded.
+    """
+    parser = argparse.ArgumentParser(prog="nornflow", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
     lab = sub.add_parser("lab", help="simulated device lab (asyncssh; IOS, EOS, Junos, NX-OS)")
     lab.add_argument("action", choices=["up", "down", "status"])
@@ -112,34 +230,99 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--dir", default="backups", help="backup git repository")
     backup.add_argument("--retries", type=int, default=1)
     _add_filters(backup)
-    backup.set_defaults(func=_backup, uses_prefect=True)
+    backup.set_defaults(func=_backup, uses_prefect=True, preflight=_check_run)
 
     show = sub.add_parser("show", help="run the show_commands flow")
     show.add_argument("inventory")
     show.add_argument("commands", nargs="+")
     show.add_argument("--parse", action="store_true", help="parse with ntc-templates")
     _add_filters(show)
-    show.set_defaults(func=_show, uses_prefect=True)
+    show.set_defaults(func=_show, uses_prefect=True, preflight=_check_run)
 
     demo = sub.add_parser("demo", help="lab + backup + show, with a summary")
     demo.add_argument("--size", type=int, default=10)
     demo.add_argument("--dir", default=".nornflow/demo")
     demo.set_defaults(func=_demo, uses_prefect=True)
 
+    server = sub.add_parser(
+        "server", help="the local Prefect server the commands share: status, start, stop",
+        description="Without PREFECT_API_URL, the first command that runs a flow starts a local Prefect server "
+                    "(API and UI on 127.0.0.1, port 4200 when free) and later commands reuse it. Its files are "
+                    "in $PREFECT_HOME/nornflow-server (NORNFLOW_SERVER_DIR overrides); its database is "
+                    "Prefect's default, $PREFECT_HOME/prefect.db. NORNFLOW_LOCAL_SERVER=off gives every command "
+                    "Prefect's own temporary server instead (slow: 5-15 s per command).",
+    )
+    server.add_argument("action", choices=["status", "start", "stop"],
+                        help="status: where it is (exit 1 when none runs); start: start it now; stop: stop it")
+    server.set_defaults(func=_server)
+
+    if _command_of(argv) not in CORE_COMMANDS:
+        _register_others(sub)
+    _accept_debug_everywhere(parser)
+    for each in _all_parsers(parser):
+        _plain_help(each)
+    return parser
+
+
+def _register_others(sub: Any) -> None:
     from nornflow.change import cli as change_cli
     from nornflow.deploy import doctor
     from nornflow.gateway import cli as gateway_cli
     from nornflow.plan import cli as plan_cli
     from nornflow.secrets import local_cli
 
-    plan_cli.register(sub)
+    plan_parser = plan_cli.register(sub)
+    _subcommand(plan_parser, "run").set_defaults(preflight=_check_plan)
     local_cli.register(sub)
     change_cli.register(sub)
     change_cli.register_resume(sub)
     doctor.register(sub)
     gateway_cli.register(sub)
-    _accept_debug_everywhere(parser)
-    return parser
+
+
+def _check_plan(args: argparse.Namespace) -> None:
+    from nornflow.preflight import check_plan
+
+    check_plan(args.file, args.inventory, selections=not args.rerun)
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            chosen: argparse.ArgumentParser = action.choices[name]
+            return chosen
+    raise KeyError(f"{parser.prog} has no subcommand {name!r}")
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in {id(p): p for p in action.choices.values()}.values():
+                yield from _all_parsers(child)
+
+
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")  # Sphinx roles such as :mod:`nornflow.monitor.health`
+_LITERAL = re.compile(r"``([^`]+)``")  # reStructuredText literals
+
+
+def _plain(text: str | None) -> str | None:
+    """Help text as a terminal shows it: docstring markup (``x``, :mod:`x`) becomes plain text."""
+    if not text:
+        return text
+    return _LITERAL.sub(r"\1", _ROLE.sub(r"\1", text))
+
+
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    """Help texts are often docstrings; strip their markup, which a terminal would print as is."""
+    parser.description = _plain(parser.description)
+    parser.epilog = _plain(parser.epilog)
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = _plain(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                choice.help = _plain(choice.help)
 
 
 def _accept_debug_everywhere(parser: argparse.ArgumentParser) -> None:
@@ -177,6 +360,16 @@ class _WithoutTraceback(logging.Formatter):
             record.exc_info, record.exc_text, record.stack_info = saved
 
 
+def _console_handlers() -> list[logging.Handler]:
+    """Prefect's console handlers (one instance, shared by its loggers and the root), set up if need be."""
+    from prefect.logging.configuration import PROCESS_LOGGING_CONFIG, setup_logging
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    if not PROCESS_LOGGING_CONFIG:  # what importing prefect's flow API would do next anyway
+        setup_logging()
+    return [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+
+
 @contextlib.contextmanager
 def console_without_tracebacks() -> Iterator[None]:
     """Prefect's console log lines without tracebacks while the block runs (the API logs keep them).
@@ -184,12 +377,7 @@ def console_without_tracebacks() -> Iterator[None]:
     Prefect's flow engine logs a flow's exception with its traceback ("Encountered exception
     during execution"); at a terminal that buries the one-line error :func:`main` prints.
     """
-    from prefect.logging.configuration import PROCESS_LOGGING_CONFIG, setup_logging
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    if not PROCESS_LOGGING_CONFIG:  # what importing prefect's flow API would do next anyway
-        setup_logging()
-    handlers = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    handlers = _console_handlers()
     formatters = [h.formatter for h in handlers]
     for handler, formatter in zip(handlers, formatters, strict=True):
         handler.setFormatter(_WithoutTraceback(formatter))
@@ -204,21 +392,53 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; errors become one line on stderr (2 expected, 1 unexpected), ``--debug`` adds the traceback.
 
     Ctrl-C prints ``nornflow: interrupted`` and exits 130 (128 + SIGINT, what shells report).
+    Run as the ``nornflow`` command (``argv`` None), a command that imported Prefect ends the
+    process itself once the exit hooks have run (:func:`_exit_now`).
     """
     try:
-        return _run(argv)
+        code = _run(argv)
     except KeyboardInterrupt:
         print("nornflow: interrupted", file=sys.stderr)
-        return 130
+        code = 130
+    if argv is None and "prefect" in sys.modules:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """Exit as the interpreter would, minus its teardown of every module (up to a second with Prefect's).
+
+    The same steps in the same order: the threading exit hooks (Prefect's log and event workers
+    drain there, and NornFlow's last progress and device events before them), non-daemon
+    threads joined, the ``atexit`` functions (``logging.shutdown``, weakref finalizers), the
+    standard streams flushed. What is left, freeing each module's objects, the OS does faster.
+    """
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is None:  # not CPython's threading: let the interpreter exit normally
+        return
+    shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _run(argv: list[str] | None) -> int:
     apply_prefect_defaults()
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = build_parser(argv).parse_args(argv)
     from nornflow.exceptions import NornFlowError
 
     quiet = getattr(args, "uses_prefect", False) and not args.debug
     try:
+        # What needs no server is checked first: a typo is one line, in a fraction of a second.
+        preflight = getattr(args, "preflight", None)
+        if preflight is not None:
+            preflight(args)
+        if _needs_server(args):
+            _use_server()  # before Prefect is imported: it reads PREFECT_API_URL once
         with console_without_tracebacks() if quiet else contextlib.nullcontext():
             return int(args.func(args) or 0)
     except NornFlowError as exc:
@@ -234,6 +454,13 @@ def _run(argv: list[str] | None) -> int:
             print(f"nornflow: unexpected error: {type(exc).__name__}: {exc} "
                   "(run again with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+def _needs_server(args: argparse.Namespace) -> bool:
+    """Commands that run flows or read the API need a server; ``doctor --offline`` does not."""
+    if not getattr(args, "uses_prefect", False) or getattr(args, "offline", False):
+        return False
+    return os.environ.get("NORNFLOW_LOCAL_SERVER", "on").lower() not in ("off", "0", "false", "no")
 
 
 if __name__ == "__main__":
