@@ -40,11 +40,17 @@ PLATFORM_MAP = {"ios": "cisco_iosxe", "nxos": "cisco_nxos", "iosxr": "cisco_iosx
 _SYNC_ONLY = ("transport", "transport_options")
 
 
-def async_twin(op: AsyncOp) -> Callable[[T], T]:
-    """Mark a synchronous Nornir task as having ``op`` as its async twin (used when sessions can be async)."""
+def async_twin(op: AsyncOp, before_session: Callable[[Host], object] | None = None) -> Callable[[T], T]:
+    """Mark a synchronous Nornir task as having ``op`` as its async twin (used when sessions can be async).
+
+    ``before_session(host)`` runs before the session opens; what it raises fails the host unconnected
+    (an unknown platform, say, is refused without a login to the device).
+    """
 
     def mark(task: T) -> T:
         task.nornflow_async = op  # type: ignore[attr-defined]
+        if before_session is not None:
+            op.nornflow_before_session = before_session  # type: ignore[attr-defined]
         return task
 
     return mark
@@ -109,6 +115,9 @@ def connection_kwargs(host: Host) -> dict[str, Any]:
 async def _session(host: Host, op: AsyncOp, kwargs: dict[str, Any]) -> Any:
     from scrapli import AsyncScrapli
 
+    check = getattr(op, "nornflow_before_session", None)
+    if callable(check):
+        check(host)
     conn = AsyncScrapli(**connection_kwargs(host))
     await conn.open()
     try:

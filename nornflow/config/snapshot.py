@@ -56,7 +56,8 @@ def _ok(answer: str, success: str, snaps: Snapshots) -> bool:
 def exec_command(conn: Any, command: str, asks: str = "", timeout_ops: float | None = None) -> str:
     """Send exec ``command``; when the device asks ``asks`` (a prompt it may or may not show), answer Enter."""
     if not asks:
-        return str(conn.send_command(command, timeout_ops=timeout_ops).result)
+        options = {"timeout_ops": timeout_ops} if timeout_ops else {}
+        return str(conn.send_command(command, **options).result)
     prompt = conn.privilege_levels[conn.default_desired_privilege_level].pattern
     response = conn.send_interactive([(command, asks, False), ("", prompt, False)], timeout_ops=timeout_ops,
                                      interaction_complete_patterns=[prompt])

@@ -117,31 +117,37 @@ class Restored:
 
     def sentence(self) -> str:
         why = f"; line remediation because {self.fallback}" if self.fallback else ""
-        return f"by {self.method} ({self.lines} line(s) differed){why}"
+        return f"({self.lines} line(s) differed; restored by {self.method}{why})"
 
 
 def _exact(task: Task, backup: str) -> list[str]:
     return differences(read_running(task), backup, task.host.platform, strict_order=True)
 
 
-def _replace(task: Task, backup: str) -> tuple[str, str]:
-    """Restore the device's snapshot of ``backup``: ``(command, "")`` when exact, else ``("", why not)``."""
+def _replace(task: Task, backup: str) -> tuple[str, str, bool]:
+    """Restore the device's snapshot of ``backup``: ``(command, "", True)`` when exact, else ``("", why not,
+    whether the device may have been touched)``."""
     profile = device_platform(task.host.platform)
     if profile.snapshots is None:
-        return "", f"{profile.name or 'a host without a platform'} has no replace or checkpoint feature NornFlow uses"
+        platform = profile.name or "a host without a platform"
+        return "", f"{platform} has no replace or checkpoint feature NornFlow uses", False
     try:
         conn = task.host.get_connection("scrapli", task.nornir.config)
         name = snapshot.find(conn, profile, config_hash(backup))
-        if name is None:
-            return "", f"the device holds no snapshot of its pre-change config ({config_hash(backup)})"
+    except Exception as exc:
+        reset_connection(task)
+        return "", f"the device's snapshots could not be listed: {describe_error(exc, task.host)}", False
+    if name is None:
+        return "", f"the device holds no snapshot of its pre-change config ({config_hash(backup)})", False
+    try:
         command = snapshot.restore(conn, task.host.name, profile, name)
     except Exception as exc:
         reset_connection(task)
-        return "", f"the device's own restore failed: {describe_error(exc, task.host)}"
+        return "", f"the device's own restore failed: {describe_error(exc, task.host)}", True
     problems = _exact(task, backup)
     if problems:
-        return "", f"{command!r} left the device unlike its backup: {'; '.join(problems)}"
-    return command, ""
+        return "", f"{command!r} left the device unlike its backup: {'; '.join(problems)}", True
+    return command, "", True
 
 
 def rollback_to(task: Task, backup: str, timeout_ops: float | None = None) -> Restored:
@@ -162,12 +168,14 @@ def rollback_to(task: Task, backup: str, timeout_ops: float | None = None) -> Re
     if not differences(current, backup, platform, strict_order=True):
         if device_platform(platform).commit is not None:  # a dead session's uncommitted candidate
             send_lines(task, [], timeout_ops, discard_first=True)
-        return Restored(0, "nothing: the device already runs its pre-change config")
-    differing = len(remediation(current, backup, platform))
-    command, fallback = _replace(task, backup)
+        return Restored(0, "nothing: the device already ran it")
+    lines = remediation(current, backup, platform)
+    differing = len(lines)
+    command, fallback, touched = _replace(task, backup)
     if command:
         return Restored(differing, command)
-    lines = remediation(read_running(task), backup, platform)
+    if touched:
+        lines = remediation(read_running(task), backup, platform)
     if lines or device_platform(platform).commit is not None:
         send_lines(task, lines, timeout_ops, discard_first=True)
     problems = _exact(task, backup)

@@ -37,9 +37,18 @@ async def get_running_config_async(conn: Any, host: Host) -> str:
     return _config_of(host, await conn.send_command(device_platform(host.platform).running_config))
 
 
-@async_twin(get_running_config_async)
+def _known_platform(host: Host) -> None:
+    device_platform(host.platform)  # an unknown platform is refused here, before any session
+
+
+@async_twin(get_running_config_async, before_session=_known_platform)
 def get_running_config(task: Task) -> Result:
-    """The running configuration as text (volatile lines removed), for backups and diffs."""
+    """The running configuration as text (volatile lines removed), for backups and diffs.
+
+    The platform is looked up before the session opens: a name nobody registered fails the host
+    with :class:`~nornflow.tasks.platforms.UnknownPlatform` (the known names listed), not after a login.
+    """
+    profile = device_platform(task.host.platform)
     conn = task.host.get_connection("scrapli", task.nornir.config)
-    response = conn.send_command(device_platform(task.host.platform).running_config)
+    response = conn.send_command(profile.running_config)
     return Result(host=task.host, result=_config_of(task.host, response))

@@ -160,3 +160,24 @@ def test_an_unknown_inventory_platform_fails_that_host_up_front(lab, tmp_path):
     assert "unknown platform 'junos' (known: " in result[junos].error and "juniper_junos" in result[junos].error
     assert lab.received_lines(junos) == []
     assert {result[h].data["outcome"] for p, h in _by_platform(lab).items() if p != "juniper_junos"} == {"applied"}
+
+
+@pytest.mark.parametrize("async_sessions", ["1", "0"])
+def test_backup_of_an_unknown_platform_is_refused_before_connecting(lab, tmp_path, monkeypatch, async_sessions):
+    """The device is down: a login attempt would say "connection refused"; the platform is refused first."""
+    import yaml
+
+    monkeypatch.setenv("NORNFLOW_ASYNC_SESSIONS", async_sessions)  # the async twin and the threaded task
+    junos = _by_platform(lab)["juniper_junos"]
+    hosts_file = lab.inventory_dir / "hosts.yaml"
+    inventory = yaml.safe_load(hosts_file.read_text())
+    inventory[junos]["platform"] = "junos"
+    hosts_file.write_text(yaml.safe_dump(inventory))
+    lab.stop_device(junos)
+    state = backup_configs(inventory=str(lab.inventory_dir), backup_dir=str(tmp_path / "bk"), return_state=True)
+    result = state.result(raise_on_failure=False)
+    error = result[junos].error or ""
+    assert "unknown platform 'junos' (known: " in error and "juniper_junos" in error, error
+    assert "connection refused" not in error
+    assert sorted(p.name for p in (tmp_path / "bk").glob("*.cfg")) == sorted(
+        f"{h}.cfg" for p, h in _by_platform(lab).items() if p != "juniper_junos")

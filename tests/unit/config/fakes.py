@@ -124,6 +124,8 @@ class FakeIOS:
 
     def send_command(self, command: str) -> SimpleNamespace:
         self.sent.append(command)
+        if command != "show running-config":  # no file system here: snapshots are unknown commands
+            return _response(command, f"{command}\n ^\n{self.answer}", IOS_FAILED)
         text = self.reads.pop(0) if len(self.reads) > 1 else (self.reads or [""])[0]
         return _response(command, text, IOS_FAILED)
 

@@ -117,14 +117,17 @@ def test_junos_apply_commits_once_and_verifies():
     device = FakeJunos(active=list(RUNNING))
     result = apply_config(fake_task("r1", "juniper_junos", device), _plan(device, INTENDED), {"r1": device.text()})
     assert result.result == {"outcome": "applied", "lines": 2}
-    assert device.sent == [SHOW, "configure", NTP, SNMP, "commit check", "commit", "exit configuration-mode", SHOW]
+    assert [ln for ln in device.sent if "nornflow-" not in ln] == [
+        SHOW, "configure", NTP, SNMP, "commit check", "commit", "exit configuration-mode", SHOW]
+    assert device.sent[1].startswith("show configuration | save /var/tmp/nornflow-")  # the snapshot, tried first
     assert NTP in device.active and SNMP in device.active
 
 
 def test_junos_failed_commit_leaves_the_active_config_and_says_rolled_back():
     device = FakeJunos(active=list(RUNNING), commit_errors={SNMP})
     backup = device.text()
-    with pytest.raises(RolledBack, match=r"refused 'commit check'.*rolled back to the pre-change config \(0 line"):
+    with pytest.raises(RolledBack, match=r"refused 'commit check'.*rolled back to the pre-change config "
+                                         r"\(0 line\(s\) differed; restored by nothing"):
         apply_config(fake_task("r1", "juniper_junos", device), _plan(device, INTENDED), {"r1": backup})
     assert device.text() == backup
     assert device.sent.count("commit") == 0 and device.candidate == device.active
@@ -137,8 +140,9 @@ def test_junos_failed_verification_is_undone_by_a_second_commit():
         apply_config(fake_task("r1", "juniper_junos", device), _plan(device, INTENDED), {"r1": backup})
     assert device.text() == backup
     after_verify = device.sent[device.sent.index("commit") + 3:]  # exit, show (verify), then the rollback
-    assert after_verify == [SHOW, "configure", "rollback 0", f"delete {NTP.removeprefix('set ')}", "commit check",
-                            "commit", "exit configuration-mode", SHOW]
+    assert after_verify == [SHOW, "file list /var/tmp/", "configure", "rollback 0",
+                            f"delete {NTP.removeprefix('set ')}", "commit check", "commit", "exit configuration-mode",
+                            SHOW]
 
 
 def test_rollback_restores_the_device_text_not_a_redacted_backup_copy():
@@ -155,4 +159,4 @@ def test_rollback_restores_the_device_text_not_a_redacted_backup_copy():
 def test_junos_rollback_of_an_unchanged_device_only_empties_the_candidate():
     device = FakeJunos(active=list(RUNNING), candidate=[*RUNNING, NTP])
     assert rollback(fake_task("r1", "juniper_junos", device), device.text()) == 0
-    assert device.sent == [SHOW, "configure", "rollback 0", "exit configuration-mode", SHOW]
+    assert device.sent == [SHOW, "configure", "rollback 0", "exit configuration-mode"]
