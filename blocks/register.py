@@ -69,7 +69,7 @@ def expand(value: Any, where: str, secret: bool, missing: list[Missing] | None =
         return {
             k: expand(v, f"{where}.{k}", secret or bool(_SECRET_NAME.search(k)), missing) for k, v in value.items()
         }
-    if isinstance(value, list):  # e.g. nornflow-local's recipients: [${NORNFLOW_AGE_RECIPIENT}]
+    if isinstance(value, list):  # e.g. nornflow-local's recipients
         return [expand(v, f"{where}[{i}]", secret, missing) for i, v in enumerate(value)]
     if isinstance(value, str) and (match := _VAR.match(value.strip())):
         name = match.group(1)

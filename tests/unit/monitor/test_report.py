@@ -130,3 +130,35 @@ def test_stale_backups_are_old_or_unknown_oldest_first():
     assert [r.host for r in stale_backups(rows, 13)] == ["never"]
     report = build(history, stale_days=7, now=END)
     assert report.stale_days == 7 and [r.host for r in report.stale] == ["never", "old", "week"]
+
+
+AGES = {"h0": 0.5, "h1": 1.5, "h2": 2.5, "h3": 4.0, "h4": 8.0, "h5": None}
+
+
+def aged_report(stale_days: float):
+    from nornflow.monitor.report import build as build_report
+
+    history = History(window=WINDOW)
+    for host, age in AGES.items():
+        history.device(host).last_good_backup = None if age is None else day(age)
+    return build_report(history, stale_days=stale_days, now=END)
+
+
+@pytest.mark.parametrize(("stale_days", "expected"), [
+    (7, [("< 1 day", 1, "ok"), ("1-3 days", 2, "ok"), ("3-7 days", 1, "warn"), (">= 7 days (stale)", 1, "failed")]),
+    (2, [("< 1 day", 1, "ok"), ("1-2 days", 1, "warn"), (">= 2 days (stale)", 3, "failed")]),
+    (1, [("< 1 day", 1, "ok"), (">= 1 day (stale)", 4, "failed")]),
+    (0.25, [("< 0.25 days", 0, "ok"), (">= 0.25 days (stale)", 5, "failed")]),
+])
+def test_backup_age_buckets_cut_where_the_stale_table_cuts(stale_days, expected):
+    from nornflow.monitor import svg
+    from nornflow.monitor.publish import _age_buckets
+
+    colour = {svg.OK: "ok", svg.WARN: "warn", svg.FAILED: "failed"}
+    report = aged_report(stale_days)
+    rows = _age_buckets(report, 30)
+    assert [(label, int(n), colour[c]) for label, n, c, _ in rows[:-1]] == expected
+    assert rows[-1][:2] == ("none in 30 days", 1.0)
+    # every device the stale table lists is in a red bar, and no green or amber bar holds one
+    red = sum(int(n) for _, n, c, _ in rows if c == svg.FAILED)
+    assert red == len(report.stale)

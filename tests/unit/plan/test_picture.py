@@ -69,3 +69,29 @@ def test_huge_plans_say_why_there_is_no_picture():
                                                             for i in range(MAX_STEPS + 1)}}), check_flows=False)
     assert plan_svg(big) is None
     assert "not drawn above" in plan_image(big)
+
+
+def test_a_long_step_name_is_wrapped_whole_and_boxes_grow_to_hold_it():
+    long_name = "open_incident_and_page_the_network_on_call_team"            # 47 characters
+    plan = validate(Plan.from_dict({"name": "long", "steps": {
+        "backup": {"task": "m:f"},
+        long_name: {"flow": "record_incident", "depends_on": {"backup": "failure"}},
+    }}), check_flows=False)
+    root = ET.fromstring(plan_svg(plan, hostless={long_name}))
+    words = [t.text or "" for t in root.iter(f"{NS}text")]
+    name_lines = [w for w in words if w and w in long_name and w != "backup"]
+    assert "".join(name_lines) == long_name                    # every character is drawn, none cut off
+    assert len(name_lines) >= 2 and not any(w.endswith("…") for w in name_lines)
+    assert "no hosts (runs once)" in words and "all hosts" in words    # record_incident acts on no device
+    boxes = [r for r in root.iter(f"{NS}rect") if r.get("rx") == "8"]
+    heights = {float(r.get("height") or 0) for r in boxes}
+    assert len(boxes) == 2 and len(heights) == 1 and heights.pop() > 74
+    titles = [t.text for r in boxes for t in r.iter(f"{NS}title")]
+    assert any(long_name in (t or "") for t in titles)        # and the full text where SVG is opened on its own
+
+
+def test_wrap_breaks_at_separators_and_cuts_only_the_last_line():
+    assert svg.wrap("short", 190, 13) == ["short"]
+    lines = svg.wrap("verify the spines and leaves of every site", 100, 12)    # 13 characters a line
+    assert lines[0] == "verify the" and len(lines) == 3 and lines[-1].endswith("…")
+    assert svg.wrap("x" * 30, 100, 12, max_lines=2) == ["x" * 13, "x" * 12 + "…"]

@@ -50,3 +50,15 @@ def test_terminal_shows_generations():
     assert text.splitlines()[0] == "plan lab change: 4 steps in 4 generations"
     assert "generation 3 (1 in parallel)\n  leaves" in text
     assert "after: leaves (failure), backup (always)" in text
+
+
+def test_state_marks_are_words_and_hostless_steps_say_so():
+    p = planned()
+    outcome = PlanOutcome(plan=p.plan, state="failed", steps={
+        name: StepOutcome(name=name, state=state) for name, state in
+        zip(p.steps, ("completed", "completed", "failed", "skipped"), strict=True)})
+    text = render.outcome_markdown(p, outcome, graph="mermaid", hostless={'odd "name"|x'})
+    assert "| backup | completed |" in text and "| leaves | **FAILED** |" in text and "| *skipped* |" in text
+    assert not any(ord(c) > 0x2000 and c not in "…" for c in text), "no emoji: boxes without an emoji font"
+    table = render.plan_markdown(p, graph="mermaid", hostless={'odd "name"|x'})
+    assert "| no hosts (runs once) |" in table and "no hosts (runs once)" in render.mermaid(p, None, {'odd "name"|x'})
