@@ -37,12 +37,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nornflow.exceptions import NornFlowError
+from nornflow.settings import PREFECT_DEFAULTS
 
 DEFAULT_PORT = 4200
 HOST = "127.0.0.1"
 STATE_FOLDER = "nornflow-server"
-#: Events kept by the local server: the fleet report looks back 30 days (Prefect's default keeps 7).
-EVENTS_RETENTION = "P30D"
 
 
 class LocalServerError(NornFlowError, RuntimeError):
@@ -203,9 +202,8 @@ def _server_env(port: int) -> dict[str, str]:
         PREFECT_SERVER_API_PORT=str(port),  # the UI calls the API here (else on 4200)
         PREFECT_UI_API_URL=f"http://{HOST}:{port}/api",
     )
-    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    env.setdefault("PREFECT_UI_SHOW_PROMOTIONAL_CONTENT", "false")
-    env.setdefault("PREFECT_SERVER_EVENTS_RETENTION_PERIOD", EVENTS_RETENTION)
+    for key, value in PREFECT_DEFAULTS.items():  # no telemetry, events kept 30 days...
+        env.setdefault(key, value)
     return env
 
 

@@ -1,8 +1,7 @@
 """`nornflow` errors: one line on stderr (exit 2 expected, 1 unexpected), the traceback only with --debug.
 
-The subprocess tests run real flows whose host selection matches nothing, so they fail
-before any device is contacted; each process starts its own temporary Prefect server
-(its own PREFECT_HOME), and the three run side by side to keep the wait to one start.
+The subprocess tests here never start a Prefect server: what they check fails (or answers)
+before one is needed. The server's own tests are tests/integration/test_cli_*.py.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,7 +86,15 @@ def inventory(tmp_path):
     return inv
 
 
-def test_no_traceback_without_debug_when_a_flow_fails(tmp_path, inventory):
+def _env(tmp_path, **extra):
+    """The environment of a person's shell, with a Prefect home of its own and no configured API."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PREFECT_API", "NORNFLOW_SERVER", "NORNFLOW_LOCAL_SERVER"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false", **extra)
+    return env
+
+
+def test_a_bad_filter_is_one_line_before_any_server(tmp_path, inventory):
     plan = tmp_path / "plan.yaml"
     plan.write_text(yaml.safe_dump({"name": "small", "inventory": str(inventory), "steps": {
         "spines": {"task": "nornir_scrapli.tasks:send_command", "params": {"command": "show version"},
@@ -96,35 +104,130 @@ def test_no_traceback_without_debug_when_a_flow_fails(tmp_path, inventory):
         "backup": ["backup", str(inventory), "--sites", "nowhere", "--dir", str(tmp_path / "b1")],
         "backup --debug": ["--debug", "backup", str(inventory), "--sites", "nowhere", "--dir", str(tmp_path / "b2")],
         "plan run": ["plan", "run", str(plan)],
+        "show": ["show", str(inventory), "show version", "--names", "r9"],
     }
-    procs = {}
-    for name, argv in runs.items():
-        home = tmp_path / f"prefect-home-{len(procs)}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-        env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-        procs[name] = subprocess.Popen([sys.executable, "-m", "nornflow.cli", *argv], cwd=tmp_path, env=env,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    done = {name: (proc, *proc.communicate(timeout=240)) for name, proc in procs.items()}
+    done = {name: _nornflow(*argv, cwd=tmp_path, env=_env(tmp_path)) for name, argv in runs.items()}
 
-    proc, out, err = done["backup"]
-    assert proc.returncode == 2, err
-    assert "Traceback" not in out + err
-    assert [line for line in err.splitlines() if line.startswith("nornflow:")] == [
+    for name, proc in done.items():
+        assert proc.returncode == 2, (name, proc.stderr)
+        assert "Flow run" not in proc.stderr  # no flow ran: the check came first
+    assert not (tmp_path / "prefect-home" / "nornflow-server").exists()  # and no server was started
+    proc = done["backup"]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr == NO_HOST + "; sites: ['fra'], roles: [], platforms: ['arista_eos']\n"  # once, alone
+    assert proc.stdout == ""
+
+    proc = done["backup --debug"]
+    assert "Traceback (most recent call last)" in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("nornflow:")] == [
         NO_HOST + "; sites: ['fra'], roles: [], platforms: ['arista_eos']"
     ]
-    assert "Encountered exception during execution: HostSelectionError" in err  # the log line stays
 
-    proc, out, err = done["backup --debug"]
-    assert proc.returncode == 2, err
-    assert "Traceback (most recent call last)" in err
-    assert any(line.startswith(NO_HOST) for line in err.splitlines())
-
-    proc, out, err = done["plan run"]
-    assert proc.returncode == 2, err
-    assert "Traceback" not in out + err
-    assert [line for line in err.splitlines() if line.startswith("nornflow:")] == [
+    proc = done["plan run"]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("nornflow:")] == [
         "nornflow: plan 'small': host selections match no host of the inventory; fix the selection or the inventory:"
     ]
+    assert done["show"].stderr.startswith("nornflow: host filter names hosts that are not in the inventory: ['r9']")
+
+
+def test_the_checks_before_the_server_do_not_import_prefect(tmp_path, inventory):
+    """Prefect reads PREFECT_API_URL once, when imported: the server must be chosen after the checks."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"name": "small", "inventory": str(inventory), "steps": {
+        "backup": {"flow": "backup_configs", "hosts": {"sites": "fra"}}}}))
+    code = (
+        "import sys\n"
+        "from nornflow import preflight\n"
+        f"print(preflight.check_run({str(inventory)!r}, {{'sites': ['fra']}}))\n"
+        f"preflight.check_plan({str(plan)!r}, None)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "['r1']\n[]\n"
+
+
+@pytest.mark.parametrize(("password", "expected"), [
+    ("secret:Vault/prod:core#password",
+     "nornflow: inventory {inv}: host 'r1' password: malformed secret reference 'secret:Vault/prod:core#password': "
+     "expected secret:<block-type-slug>/<block-name>"),
+    ("secret:nornflow-vualt/prod:core#password",
+     "nornflow: inventory {inv}: host 'r1' password: no secrets backend 'nornflow-vualt' (installed: "),
+])
+def test_a_bad_secret_reference_is_reported_before_any_server(tmp_path, inventory, password, expected):
+    hosts = yaml.safe_load((inventory / "hosts.yaml").read_text())
+    hosts["r1"]["password"] = password
+    (inventory / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+    done = _nornflow("backup", str(inventory), "--dir", str(tmp_path / "b"), cwd=tmp_path, env=_env(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(expected.format(inv=inventory))
+    assert done.stderr.endswith("(used by 1 selected host(s))\n")
+    assert not (tmp_path / "prefect-home" / "nornflow-server").exists()
+
+
+def test_help_reads_as_plain_text():
+    """Docstrings give many help texts; their ``literal`` and :mod:`role` markup is not for a terminal."""
+    top = _nornflow("--help", cwd=Path.cwd())
+    assert top.returncode == 0
+    assert "nornflow server status" in top.stdout
+    assert "usage: nornflow [-h] [--debug] COMMAND ..." in top.stdout
+    for parser in _all_parsers(cli.build_parser()):
+        text = parser.format_help()
+        assert "``" not in text, parser.prog
+        assert not re.search(r":[a-z]+:`", text), parser.prog
+    doctor = _nornflow("doctor", "--help", cwd=Path.cwd())
+    assert "nornflow doctor: check deployment files" in doctor.stdout
+    assert "nornflow.monitor.health" in doctor.stdout
+
+
+def test_a_core_command_loads_no_other_commands_modules():
+    code = ("import sys\nfrom nornflow import cli\ncli.build_parser(['backup', 'inv']).parse_args(['backup', 'inv'])\n"
+            "print(sorted(m for m in ('nornflow.plan', 'nornflow.gateway', 'nornflow.change', 'nornflow.deploy') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout == "[]\n", done.stderr
+    assert "plan" in cli.build_parser(["plan", "run", "p.yaml"])._subparsers._group_actions[0].choices
+
+
+def test_server_status_and_stop_when_none_runs(tmp_path):
+    env = _env(tmp_path)
+    status = _nornflow("server", "status", cwd=tmp_path, env=env)
+    assert status.returncode == 1
+    state = tmp_path / "prefect-home" / "nornflow-server"
+    assert status.stdout.startswith(f"no local Prefect server is running (state: {state})")
+    stop = _nornflow("server", "stop", cwd=tmp_path, env=env)
+    assert (stop.returncode, stop.stdout) == (0, f"no local Prefect server is running (state: "
+                                                 f"{tmp_path}/prefect-home/nornflow-server)\n")
+
+
+def test_a_configured_api_url_is_used_and_nothing_is_started(tmp_path):
+    from nornflow import localserver
+
+    env = _env(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
+    status = _nornflow("server", "status", cwd=tmp_path, env=env)
+    assert (status.returncode, status.stdout) == (
+        0, "Prefect API: http://127.0.0.1:9/api (PREFECT_API_URL is set: nornflow starts no server of its own)\n")
+    # the active profile's PREFECT_API_URL counts as configured too
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    (home / "profiles.toml").write_text('active = "team"\n[profiles.team]\nPREFECT_API_URL = "http://gw:8780/api"\n'
+                                        '[profiles.ephemeral]\n')
+    env = _env(tmp_path)
+    assert _nornflow("server", "status", cwd=tmp_path, env=env).stdout.startswith("Prefect API: http://gw:8780/api ")
+    assert _nornflow("server", "status", cwd=tmp_path, env={**env, "PREFECT_PROFILE": "ephemeral"}).returncode == 1
+    assert not (home / "nornflow-server" / "server.json").exists()
+    assert localserver.Server(api_url="http://127.0.0.1:4200/api", managed=True).ui_url == "http://127.0.0.1:4200"
+
+
+def test_the_console_filter_notes_failure_lines_the_engine_logged():
+    lines = cli._FailureLines()
+    failed = logging.LogRecord("prefect.task_runs", logging.WARNING, __file__, 1, "[%s] FAILED: %s",
+                               ("r1", "connection refused"), None)
+    ok = logging.LogRecord("prefect.task_runs", logging.INFO, __file__, 1, "[%s] ok in %.2f s%s", ("r2", 0.1, ""), None)
+    assert lines.filter(failed) and lines.filter(ok)  # it notes, it never drops
+    assert lines.lines == {("r1", "connection refused")}
 
 
 def _nornflow(*argv, cwd, env=None, **kwargs):
