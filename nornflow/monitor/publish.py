@@ -29,8 +29,9 @@ LIST_LIMIT = 50
 
 #: Shown for "no runs to compute it from" ("-" would render as a list bullet in the UI's tables).
 NONE = "n/a"
-#: The "why" column is cut here; the device's event carries the whole reason.
-WHY_CHARS = 200
+#: The "why" column is cut here; the device's event carries the whole reason. It is the last column:
+#: the UI's table does not wrap, so a long reason anywhere else pushed the columns after it off screen.
+WHY_CHARS = 120
 
 
 def pct(value: float | None) -> str:
@@ -70,10 +71,10 @@ def device_table(rows: list[DeviceRow], history_days: float) -> list[dict[str, o
 
     return [
         {"device": d.host, "success": pct(d.success), "runs": d.runs, "ok": d.ok, "failed": d.failed,
-         "why": why(d.last_error), "last_good_backup": age(d.backup_age_days, history_days),
+         "last_good_backup": age(d.backup_age_days, history_days),
          "last_config_change": when(d.last_change), "compliance": d.compliance or "unknown",
          "last_failure": when(d.last_failure), "failed_in": d.last_failure_flow or "",
-         "success_before": pct(d.prev_success)}
+         "success_before": pct(d.prev_success), "why": why(d.last_error)}
         for d in rows
     ]
 
