@@ -188,7 +188,9 @@ def _use_server() -> Any:
 def _demo(args: argparse.Namespace) -> int:
     from nornflow.demo import run_demo
 
-    return run_demo(size=args.size, directory=args.dir)
+    server = getattr(args, "server", None)
+    return run_demo(size=args.size, directory=args.dir, ui_url=server.ui_url if server else None,
+                    local_server=bool(server and server.managed))
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -436,7 +438,7 @@ def _run(argv: list[str] | None) -> int:
         if preflight is not None:
             preflight(args)
         if _needs_server(args):
-            _use_server()  # before Prefect is imported: it reads PREFECT_API_URL once
+            args.server = _use_server()  # before Prefect is imported: it reads PREFECT_API_URL once
         with console_without_tracebacks() if quiet else contextlib.nullcontext():
             return int(args.func(args) or 0)
     except NornFlowError as exc:

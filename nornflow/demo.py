@@ -37,7 +37,9 @@ def _one_per_platform(result: RunResult) -> list[HostRecord]:
     return list(seen.values())
 
 
-def run_demo(size: int = 10, directory: str | Path = ".nornflow/demo") -> int:
+def run_demo(size: int = 10, directory: str | Path = ".nornflow/demo", ui_url: str | None = None,
+             local_server: bool = False) -> int:
+    """Run the demo; ``ui_url`` is the Prefect UI of the server the runs went to (``local_server``: NornFlow's)."""
     from nornflow.flows import backup_configs, show_commands
     from nornflow.lab import Lab
     from nornflow.lab.credentials import use_secret_block
@@ -76,6 +78,11 @@ def run_demo(size: int = 10, directory: str | Path = ".nornflow/demo") -> int:
     print(f"Backups (a git repository, one commit per run): {backups}")
     print(f"  git -C {backups} log --stat")
     print("See the runs, the per-host tables and the diffs in the Prefect UI:")
-    print("  .venv/bin/prefect server start    # then open http://127.0.0.1:4200/runs")
+    if ui_url:
+        print(f"  {ui_url}/runs")
+        if local_server:
+            print("  (the local Prefect server keeps running for the next commands; nornflow server stop stops it)")
+    else:
+        print("  .venv/bin/prefect server start    # then open http://127.0.0.1:4200/runs")
     failed = len(backup.failed_hosts) + len(show.failed_hosts)
     return 1 if failed else 0

@@ -327,3 +327,15 @@ def test_a_malformed_gateway_config_is_one_line_with_file_and_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith(f"nornflow: gateway config file {config}:4: malformed YAML (")
+
+
+def test_which_commands_need_a_server(monkeypatch):
+    parser = cli.build_parser()
+    monkeypatch.delenv("NORNFLOW_LOCAL_SERVER", raising=False)
+    assert cli._needs_server(parser.parse_args(["backup", "inv"]))
+    assert cli._needs_server(parser.parse_args(["doctor"]))
+    assert not cli._needs_server(parser.parse_args(["doctor", "--offline"]))  # static checks only
+    assert not cli._needs_server(parser.parse_args(["plan", "validate", "p.yaml"]))
+    assert not cli._needs_server(parser.parse_args(["server", "status"]))
+    monkeypatch.setenv("NORNFLOW_LOCAL_SERVER", "off")  # Prefect's own temporary server, as before
+    assert not cli._needs_server(parser.parse_args(["backup", "inv"]))
