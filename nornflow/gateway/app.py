@@ -35,6 +35,7 @@ from nornflow.gateway.auth import (
 )
 from nornflow.gateway.blocks import DOCUMENT_READS, installed_schemas, mask_documents
 from nornflow.gateway.events import AuditShipper
+from nornflow.gateway.front import Front
 from nornflow.gateway.guards import STARTS_RUNS, Guards
 from nornflow.gateway.http import (
     DROP_REQUEST,
@@ -42,16 +43,13 @@ from nornflow.gateway.http import (
     DROP_RESPONSE_PREFIXES,
     BadRequest,
     check_path,
-    client_ip,
     internal_location,
     origin_of,
-    security_headers,
-    trusted_networks,
 )
 from nornflow.gateway.login import LoginRoutes
 from nornflow.gateway.pages import refusal_page
 from nornflow.gateway.policy import RouteMatch, Verdict, authorize, match_route
-from nornflow.gateway.ratelimit import LoginGuard, RateLimiter, Throttle
+from nornflow.gateway.ratelimit import RateLimiter
 from nornflow.gateway.request import Body, Fetch, parse_body, quote_path
 from nornflow.gateway.roles import Perm
 from nornflow.gateway.settings import GatewaySettings
@@ -101,19 +99,13 @@ class Gateway:
         self.audit = audit
         self.upstreams = upstreams
         self.auth = Authenticator(store)
-        self.tls = settings.tls_enabled
-        self.public_origin = origin_of(settings.public_base_url)
-        self.allowed_origins = {origin_of(o) for o in settings.cors_origins}
+        self.front = Front(settings, audit)
         self.api_limiter = RateLimiter(settings.api_rate_per_second, settings.api_burst)
-        self.trusted = trusted_networks(settings.trusted_proxies)
-        self.auth_guard = LoginGuard(settings.auth_max_failures, settings.auth_window_seconds,
-                                     settings.auth_lockout_seconds)
-        self.quiet = Throttle(10.0)  # one audit record per address and 10 s for refusals during a lockout
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0), follow_redirects=False,
                                         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
-        self.login = LoginRoutes(self)
-        self.websockets = WebsocketRelay(self)
-        self.shipper = AuditShipper(self)
+        self.login = LoginRoutes(self.front, settings, store, upstreams)
+        self.websockets = WebsocketRelay(self.front, settings, self.auth, upstreams)
+        self.shipper = AuditShipper(audit, store, upstreams, self.client)
 
     # -- ASGI ---------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
@@ -174,48 +166,22 @@ class Gateway:
             return False
         return auth_string is not None and self.store.verify_token(split_auth_string(auth_string)[1]) is not None
 
-    # -- helpers ------------------------------------------------------------------------------------
+    # -- helpers (the caller-facing ones live in Front, shared with the login pages and websockets) -------
     def finish(self, response: Response, *, html: bool = False, origin: str = "") -> Response:
-        for key, value in security_headers(tls=self.tls, html=html):
-            response.headers.setdefault(key, value)
-        if origin and origin in self.allowed_origins:
-            response.headers["access-control-allow-origin"] = origin
-            response.headers["access-control-allow-credentials"] = "true"
-            response.headers["vary"] = "Origin"
-        return response
-
-    def peer_ip(self, peer: str, headers: Any) -> str:
-        """The client's address: the peer, or the X-Forwarded-For client when the peer is a trusted proxy."""
-        return client_ip(peer, headers, self.trusted)
-
-    def ip_of(self, request: Request) -> str:
-        return self.peer_ip(request.client.host if request.client else "", request.headers)
+        return self.front.finish(response, html=html, origin=origin)
 
     def record(self, request: Request, workspace: str, user: str, action: str, status: int,
                detail: dict[str, Any] | None = None) -> None:
-        self.audit.append(workspace=workspace, user=user, action=action,
-                          outcome="ok" if status < 400 else "denied",
-                          ip=self.ip_of(request), method=request.method,
-                          path=request.url.path, status=status, detail=detail or {})
-
-    def auth_locked(self, ip: str) -> tuple[float, int | None]:
-        """(seconds left of this address's lockout for failed authentications, records muted or None)."""
-        wait = self.auth_guard.check("auth:" + ip)
-        return wait, (self.quiet.allow("auth:" + ip) if wait > 0 else None)
-
-    def auth_failed(self, ip: str) -> float:
-        """Count a failed authentication from ``ip``; the lockout it started, or 0.0."""
-        return self.auth_guard.failure("auth:" + ip)
+        self.front.record(request, workspace, user, action, status, detail)
 
     def deny(self, request: Request, workspace: str, user: str, status: int, reason: str,
              action: str = "denied", origin: str = "") -> Response:
-        self.record(request, workspace, user, action, status, {"reason": reason})
-        return self.finish(JSONResponse({"detail": reason}, status), origin=origin)
+        return self.front.deny(request, workspace, user, status, reason, action, origin)
 
     def _origin_problem(self, request: Request, principal: Principal | None) -> str | None:
         origin = origin_of(request.headers.get("origin", ""))
-        if origin and origin != self.public_origin and origin != origin_of(str(request.base_url)) \
-                and origin not in self.allowed_origins:
+        if origin and origin != self.front.public_origin and origin != origin_of(str(request.base_url)) \
+                and origin not in self.front.allowed_origins:
             return f"origin {origin} is not allowed: add it to the gateway's cors_origins"
         if principal is not None and principal.kind == "session" and request.method not in _SAFE_METHODS:
             seen = origin or origin_of(request.headers.get("referer", ""))
@@ -231,7 +197,7 @@ class Gateway:
         upstream = self.upstreams[workspace]
         if api_path in ("/health", "/ready") and request.method == "GET":
             return await self.forward(request, upstream, None, b"")
-        ip = self.ip_of(request)
+        ip = self.front.ip_of(request)
         try:
             principal = self.auth.authenticate(request.headers, workspace)
             refusal: tuple[str, str] | None = None
@@ -240,7 +206,7 @@ class Gateway:
         if principal is None:
             # Only a failed authentication counts, and only it is held back by a lockout: a valid token is
             # never refused because someone else guessed wrong from the same address (a NAT, a proxy).
-            locked, muted = self.auth_locked(ip)
+            locked, muted = self.front.auth_locked(ip)
             if locked > 0:
                 seconds = math.ceil(locked)
                 reason = f"too many failed authentications from {ip}: retry in {seconds} s"
@@ -249,7 +215,7 @@ class Gateway:
                 response = self.finish(JSONResponse({"detail": reason}, 429), origin=origin)
                 response.headers["retry-after"] = str(seconds)
                 return response
-            self.auth_failed(ip)
+            self.front.auth_failed(ip)
             user, reason = refusal or ("", "log in, or send a NornFlow token (PREFECT_API_AUTH_STRING=<user>:<token>)")
             return self.deny(request, workspace, user, 401, reason, origin=origin)
         problem = self._origin_problem(request, principal)
@@ -338,7 +304,7 @@ class Gateway:
         return fetch
 
     def _preflight(self, request: Request, workspace: str, origin: str) -> Response:
-        if origin not in self.allowed_origins:
+        if origin not in self.front.allowed_origins:
             return self.deny(request, workspace, "", 403,
                              f"origin {origin or '(none)'} is not allowed: add it to the gateway's cors_origins")
         response = Response(status_code=204, headers={
@@ -436,7 +402,7 @@ class Gateway:
         if "accept-encoding" not in request.headers:
             headers.append(("accept-encoding", "identity"))  # httpx would ask for gzip on the caller's behalf
         if request.client:
-            headers.append(("x-forwarded-for", self.ip_of(request)))
+            headers.append(("x-forwarded-for", self.front.ip_of(request)))
         outgoing = self.client.build_request(request.method, upstream.base_url + raw_path,
                                              params=request.url.query or None, headers=headers, content=body or None)
         try:

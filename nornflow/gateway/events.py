@@ -27,12 +27,16 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from nornflow.gateway.app import Gateway
+import httpx
+
+from nornflow.gateway.audit import AuditLog
+from nornflow.gateway.store import GatewayStore
+from nornflow.gateway.upstream import Upstream
 
 log = logging.getLogger("nornflow.gateway")
 #: Actions an attacker can repeat at will: shipped at most once per (action, user, address) and window,
@@ -65,11 +69,15 @@ def audit_event(record: dict[str, Any], workspace: str = "") -> dict[str, Any]:
 
 
 class AuditShipper:
-    def __init__(self, gateway: Gateway, *, batch: int = 200, poll_seconds: float = 2.0) -> None:
-        self.gw = gateway
+    def __init__(self, audit: AuditLog, store: GatewayStore, upstreams: Mapping[str, Upstream],
+                 client: httpx.AsyncClient, *, batch: int = 200, poll_seconds: float = 2.0) -> None:
+        self.audit = audit
+        self.store = store
+        self.upstreams = upstreams
+        self.client = client
         self.batch = batch
         self.poll_seconds = poll_seconds
-        self.state_path = Path(gateway.audit.path).with_name("audit-shipped.json")
+        self.state_path = Path(audit.path).with_name("audit-shipped.json")
         self.shipped: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.wake: asyncio.Event | None = None
@@ -81,7 +89,7 @@ class AuditShipper:
         self.loop = asyncio.get_running_loop()
         self.wake = asyncio.Event()
         self.shipped = self._load_state()
-        self.gw.audit.on_append.append(self._poke)
+        self.audit.on_append.append(self._poke)
         self.task = asyncio.create_task(self._run())
 
     def _load_state(self) -> dict[str, int]:
@@ -108,7 +116,7 @@ class AuditShipper:
             loop.call_soon_threadsafe(wake.set)
 
     def _floor(self) -> int:
-        return min((self.shipped.get(ws, 0) for ws in self.gw.upstreams), default=0)
+        return min((self.shipped.get(ws, 0) for ws in self.upstreams), default=0)
 
     def _read(self) -> list[tuple[dict[str, Any], int]]:
         """Up to ``batch`` records after the slowest workspace's last shipped seq, each with its end offset."""
@@ -116,7 +124,7 @@ class AuditShipper:
         if floor < self._offset_seq:
             self._offset, self._offset_seq = 0, 0  # a workspace fell behind where we were: rescan
         found: list[tuple[dict[str, Any], int]] = []
-        with open(self.gw.audit.path, "rb") as audit:
+        with open(self.audit.path, "rb") as audit:
             audit.seek(self._offset)
             position = self._offset
             for raw in audit:
@@ -139,12 +147,12 @@ class AuditShipper:
 
     def _targets(self, record: dict[str, Any]) -> list[str]:
         if record.get("workspace"):
-            return [record["workspace"]] if record["workspace"] in self.gw.upstreams else []
-        user = self.gw.store.get_user(record.get("user") or "") if record.get("user") else None
+            return [record["workspace"]] if record["workspace"] in self.upstreams else []
+        user = self.store.get_user(record.get("user") or "") if record.get("user") else None
         if user is None and str(record.get("action", "")).startswith("login."):
             return []
-        mine = [ws for ws, roles in (user.roles.items() if user else []) if roles and ws in self.gw.upstreams]
-        return mine or list(self.gw.upstreams)
+        mine = [ws for ws, roles in (user.roles.items() if user else []) if roles and ws in self.upstreams]
+        return mine or list(self.upstreams)
 
     def _muted(self, record: dict[str, Any]) -> bool:
         if record.get("action") not in _NOISY:
@@ -168,7 +176,7 @@ class AuditShipper:
         if not records:
             return 0
         last_seq = records[-1][0]["seq"]
-        by_workspace: dict[str, list[dict[str, Any]]] = {ws: [] for ws in self.gw.upstreams
+        by_workspace: dict[str, list[dict[str, Any]]] = {ws: [] for ws in self.upstreams
                                                           if self.shipped.get(ws, 0) < last_seq}
         for record, _ in records:
             if self._muted(record):
@@ -178,10 +186,10 @@ class AuditShipper:
                     by_workspace[workspace].append(audit_event(record, workspace))
         delivered = False
         for workspace, events in by_workspace.items():
-            upstream = self.gw.upstreams[workspace]
+            upstream = self.upstreams[workspace]
             try:
                 if events:
-                    reply = await self.gw.client.post(f"{upstream.api_url}/events", json=events,
+                    reply = await self.client.post(f"{upstream.api_url}/events", json=events,
                                                       headers={"authorization": upstream.authorization})
                     reply.raise_for_status()
             except Exception as exc:  # never let shipping take the gateway down; retried from here
@@ -209,7 +217,7 @@ class AuditShipper:
         """Wait until every workspace has what the log holds now (tests, shutdown)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        head = self.gw.audit.head()[0]
+        head = self.audit.head()[0]
         while self._floor() < head and loop.time() < deadline:
             if self.wake is not None:
                 self.wake.set()

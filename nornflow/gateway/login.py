@@ -9,19 +9,20 @@ by idle time or by its maximum age.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from nornflow.gateway.auth import SESSION_COOKIE, session_id_from
+from nornflow.gateway.front import Front
 from nornflow.gateway.pages import login_page, workspaces_page
 from nornflow.gateway.ratelimit import LoginGuard
-
-if TYPE_CHECKING:
-    from nornflow.gateway.app import Gateway
+from nornflow.gateway.settings import GatewaySettings
+from nornflow.gateway.store import GatewayStore
+from nornflow.gateway.upstream import Upstream
 
 USER_COOLDOWN = 60  # seconds a user name stays locked after too many failures from any addresses
 
@@ -34,9 +35,12 @@ def safe_next(value: str | None) -> str:
 
 
 class LoginRoutes:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-        s = gateway.settings
+    def __init__(self, front: Front, settings: GatewaySettings, store: GatewayStore,
+                 upstreams: Mapping[str, Upstream]) -> None:
+        self.front = front
+        self.store = store
+        self.upstreams = upstreams
+        s = settings
         self.guard = LoginGuard(s.login_max_failures, s.login_window_seconds, s.login_lockout_seconds)
         # Per user name: twice the per-address allowance (a person mistyping from two places), and a
         # short cooldown, so guessing one password from many addresses is slow, while an attacker
@@ -62,28 +66,28 @@ class LoginRoutes:
     def _html(self, text: str, status: int = 200) -> Response:
         response = HTMLResponse(text, status)
         response.headers["cache-control"] = "no-store"
-        return self.gw.finish(response, html=True)
+        return self.front.finish(response, html=True)
 
     def redirect_to_login(self, request: Request) -> Response:
         had_session = session_id_from(request.headers.get("cookie")) is not None
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         wants_html = "text/html" in request.headers.get("accept", "")
         if not wants_html:
-            return self.gw.finish(Response('{"detail":"log in first"}', 401, media_type="application/json"))
+            return self.front.finish(Response('{"detail":"log in first"}', 401, media_type="application/json"))
         suffix = "&expired=1" if had_session else ""
-        return self.gw.finish(RedirectResponse(f"/login?next={quote(target, safe='/')}{suffix}", 303))
+        return self.front.finish(RedirectResponse(f"/login?next={quote(target, safe='/')}{suffix}", 303))
 
     def home(self, request: Request) -> Response:
         session_id = session_id_from(request.headers.get("cookie"))
-        session = self.gw.store.get_session(session_id) if session_id else None
-        user = self.gw.store.get_user(session.user) if session else None
+        session = self.store.get_session(session_id) if session_id else None
+        user = self.store.get_user(session.user) if session else None
         if user is None or user.disabled:
-            return self.gw.finish(RedirectResponse("/login", 303))
-        mine = {ws: sorted(roles) for ws, roles in user.roles.items() if roles and ws in self.gw.upstreams}
+            return self.front.finish(RedirectResponse("/login", 303))
+        mine = {ws: sorted(roles) for ws, roles in user.roles.items() if roles and ws in self.upstreams}
         return self._html(workspaces_page(user.name, mine))
 
     async def login(self, request: Request) -> Response:
-        ip = self.gw.ip_of(request)
+        ip = self.front.ip_of(request)
         body = (await request.body())[:8192].decode("utf-8", "replace")
         form = dict(parse_qsl(body, keep_blank_values=True))
         username, password = form.get("username", "").strip(), form.get("password", "")
@@ -94,43 +98,43 @@ class LoginRoutes:
         if locked_ip > 0 or locked_user > 0:
             locked = max(locked_ip, locked_user)
             whom = "your address" if locked_ip > 0 else "this user name"
-            self.gw.record(request, "", username, "ratelimited", 429,
+            self.front.record(request, "", username, "ratelimited", 429,
                            {"reason": "login lockout (" + ("address" if locked_ip > 0 else "user") + ")"})
             response = self._html(login_page(next_url=next_url, error=(
                 f"Too many failed logins from {whom}. Try again in {math.ceil(locked)} s, "
                 "or ask an owner to reset your password.")), 429)
             response.headers["retry-after"] = str(math.ceil(locked))
             return response
-        user = self.gw.store.authenticate(username, password) if username and password else None
+        user = self.store.authenticate(username, password) if username and password else None
         if user is None:
             lockout = self.guard.failure(ip)
             user_lockout = self.user_guard.failure(user_key) if username else 0.0
-            self.gw.record(request, "", username, "login.failed", 401,
+            self.front.record(request, "", username, "login.failed", 401,
                            {"reason": "wrong user name or password", "locked_for": math.ceil(lockout),
                             "user_locked_for": math.ceil(user_lockout)})
             return self._html(login_page(next_url=next_url, error="Wrong user name or password."), 401)
         # No reset on success: the address's and the user name's failures only age out of their window,
         # so logging into one's own account between guesses (or a colleague behind the same NAT
         # logging in) never buys another round of guesses.
-        session_id = self.gw.store.create_session(user.name, idle=self.idle, absolute=self.absolute)
-        self.gw.record(request, "", user.name, "login.ok", 303, {})
+        session_id = self.store.create_session(user.name, idle=self.idle, absolute=self.absolute)
+        self.front.record(request, "", user.name, "login.ok", 303, {})
         if next_url == "/":
-            mine = [ws for ws, roles in user.roles.items() if roles and ws in self.gw.upstreams]
+            mine = [ws for ws, roles in user.roles.items() if roles and ws in self.upstreams]
             next_url = f"/w/{mine[0]}/" if len(mine) == 1 else "/"
         response = RedirectResponse(next_url, 303)
         response.set_cookie(SESSION_COOKIE, session_id, max_age=int(self.absolute.total_seconds()), path="/",
-                            httponly=True, samesite="strict", secure=self.gw.tls)
+                            httponly=True, samesite="strict", secure=self.front.tls)
         response.headers["cache-control"] = "no-store"
-        return self.gw.finish(response)
+        return self.front.finish(response)
 
     def logout(self, request: Request) -> Response:
         session_id = session_id_from(request.headers.get("cookie"))
-        session = self.gw.store.get_session(session_id) if session_id else None
+        session = self.store.get_session(session_id) if session_id else None
         if session_id:
-            self.gw.store.delete_session(session_id)
+            self.store.delete_session(session_id)
         if session is not None:
-            self.gw.record(request, "", session.user, "logout", 303, {})
+            self.front.record(request, "", session.user, "logout", 303, {})
         response = RedirectResponse("/login?bye=1", 303)
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=self.gw.tls)
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=self.front.tls)
         response.headers["clear-site-data"] = '"cache", "storage"'
-        return self.gw.finish(response)
+        return self.front.finish(response)

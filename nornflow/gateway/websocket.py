@@ -24,21 +24,21 @@ import contextlib
 import json
 import math
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from nornflow.gateway.auth import Principal, Unauthenticated
+from nornflow.gateway.auth import Authenticator, Principal, Unauthenticated
+from nornflow.gateway.front import Front
 from nornflow.gateway.http import BadRequest, check_path, origin_of
 from nornflow.gateway.policy import websocket_permission
 from nornflow.gateway.ratelimit import RateLimiter
-
-if TYPE_CHECKING:
-    from nornflow.gateway.app import Gateway
+from nornflow.gateway.settings import GatewaySettings
+from nornflow.gateway.upstream import Upstream
 
 _WS_PATH = re.compile(r"^/w/([a-z0-9][a-z0-9-]{0,39})/api(/.*)$")
 AUDIT_PREFIX = "nornflow.audit."
@@ -66,18 +66,21 @@ def forges_audit(frame: str | bytes) -> bool:
 
 
 class WebsocketRelay:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-        per_minute = gateway.settings.websocket_connects_per_minute
+    def __init__(self, front: Front, settings: GatewaySettings, auth: Authenticator,
+                 upstreams: Mapping[str, Upstream]) -> None:
+        self.front = front
+        self.auth = auth
+        self.upstreams = upstreams
+        per_minute = settings.websocket_connects_per_minute
         self.limiter = RateLimiter(per_minute / 60.0, max(1, per_minute))
 
     async def handle(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
                      send: Callable[[Any], Awaitable[None]]) -> None:
         websocket = WebSocket(scope, receive, send)
-        ip = self.gw.peer_ip(websocket.client.host if websocket.client else "", websocket.headers)
+        ip = self.front.peer_ip(websocket.client.host if websocket.client else "", websocket.headers)
 
         def audit(workspace: str, user: str, action: str, status: int, reason: str) -> None:
-            self.gw.audit.append(workspace=workspace, user=user, action=action,
+            self.front.audit.append(workspace=workspace, user=user, action=action,
                                  outcome="ok" if status < 400 else "denied", ip=ip, method="WS",
                                  path=websocket.url.path, status=status, detail={"reason": reason} if reason else {})
 
@@ -89,13 +92,13 @@ class WebsocketRelay:
             return
         match = _WS_PATH.match(websocket.url.path)
         permission = websocket_permission(match.group(2)) if match else None
-        if not match or match.group(1) not in self.gw.upstreams or permission is None:
+        if not match or match.group(1) not in self.upstreams or permission is None:
             audit(match.group(1) if match else "", "", "denied", 403, "no such websocket")
             await websocket.close(POLICY_VIOLATION, reason="no such websocket")
             return
         workspace, path = match.group(1), match.group(2)
         origin = origin_of(websocket.headers.get("origin", ""))
-        if origin and origin not in (self.gw.public_origin, *self.gw.allowed_origins):
+        if origin and origin not in (self.front.public_origin, *self.front.allowed_origins):
             reason = f"origin {origin} is not allowed: add it to the gateway's cors_origins"
             audit(workspace, "", "denied", 403, reason)
             await self._refuse(websocket, 403, reason)
@@ -107,13 +110,13 @@ class WebsocketRelay:
             return
         early: Principal | None = None
         try:  # a credential on the upgrade request itself: limits can be answered before the handshake
-            early = self.gw.auth.authenticate(websocket.headers, workspace)
+            early = self.auth.authenticate(websocket.headers, workspace)
         except Unauthenticated:
             early = None  # the auth frame decides; a bad header alone is not a failure of the frame
         # A lockout holds back failed authentications only: a valid token is never refused because someone
         # else guessed wrong from the same address (a NAT, a proxy). Without a credential on the upgrade,
         # the auth frame is read and only a failed one is answered with the lockout.
-        locked, muted = self.gw.auth_locked(ip) if early is None else (0.0, None)
+        locked, muted = self.front.auth_locked(ip) if early is None else (0.0, None)
         if locked > 0 and websocket.headers.get("authorization"):  # a bad credential on the upgrade itself
             reason = f"too many failed authentications from {ip}: retry in {math.ceil(locked)} s"
             if muted is not None:
@@ -137,7 +140,7 @@ class WebsocketRelay:
                     audit(workspace, exc.user, "ratelimited", 429, reason)
                 await websocket.close(TRY_AGAIN_LATER, reason=reason[:120])
                 return
-            self.gw.auth_failed(ip)
+            self.front.auth_failed(ip)
             audit(workspace, exc.user, "denied", 401, exc.reason)
             await websocket.close(POLICY_VIOLATION, reason=exc.reason[:120])
             return
@@ -157,7 +160,7 @@ class WebsocketRelay:
         """An HTTP answer with a JSON reason instead of the handshake (429 with Retry-After, 403), or,
         where the server cannot send one, a close (1013 try again later, 1008 policy violation)."""
         if "websocket.http.response" in websocket.scope.get("extensions", {}):
-            response = self.gw.finish(JSONResponse({"detail": reason}, status))
+            response = self.front.finish(JSONResponse({"detail": reason}, status))
             if retry_after > 0:
                 response.headers["retry-after"] = str(math.ceil(retry_after))
             await websocket.send_denial_response(response)
@@ -174,14 +177,14 @@ class WebsocketRelay:
             raise Unauthenticated("expected an auth frame first")
         token = message.get("token")
         if isinstance(token, str) and token:
-            return self.gw.auth.from_token(token, workspace)
-        principal = self.gw.auth.authenticate({"cookie": websocket.headers.get("cookie", "")}, workspace)
+            return self.auth.from_token(token, workspace)
+        principal = self.auth.authenticate({"cookie": websocket.headers.get("cookie", "")}, workspace)
         if principal is None:
             raise Unauthenticated("no credential in the auth frame: set PREFECT_API_AUTH_STRING=<user>:<token>")
         return principal
 
     async def _relay(self, websocket: WebSocket, workspace: str, scope: MutableMapping[str, Any]) -> None:
-        upstream = self.gw.upstreams[workspace]
+        upstream = self.upstreams[workspace]
         raw_path = (scope.get("raw_path") or websocket.url.path.encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
         url = upstream.ws_base + raw_path + (f"?{query}" if query else "")

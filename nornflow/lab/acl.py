@@ -12,10 +12,7 @@ documentation for EOS). IOS also prints ``deny`` padded to line up under ``permi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from nornflow.lab.running import Node
+from nornflow.lab.tree import Node
 
 STEP = 10
 ENTRY_WORDS = ("permit", "deny", "remark")

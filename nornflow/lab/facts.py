@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from nornflow.lab.running import Node
+from nornflow.lab.tree import Node
 
 
 @dataclass

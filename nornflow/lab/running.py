@@ -13,10 +13,10 @@ double, not a parser of every IOS command.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from nornflow.lab import acl
 from nornflow.lab.grammar import IOS, IP_GLOBAL, VOCABULARY, Grammar, kind, starts
+from nornflow.lab.tree import Node
 
 #: Words that, at the top level, open a sub-mode (their children follow, indented).
 SECTIONS = (
@@ -35,12 +35,6 @@ GLOBAL_WORDS = (
 #: Lines that leave a nested sub-mode (IOS prints ``exit-address-family`` as the block's last line).
 EXITS = ("exit-address-family", "exit-peer-policy", "exit-peer-session", "exit-vrf", "exit-af-topology",
          "exit-service-family")
-#: Lines that replace an earlier line starting with the same words, not add to it.
-SINGLE_VALUE = (
-    "hostname ", "description ", "snmp-server location ", "snmp-server contact ", "mtu ",
-    "ip domain name ", "ip domain-name ", "clock timezone ", "router-id ", "switchport mode ",
-    "switchport access vlan ", "speed ", "duplex ", "logging buffered ", "ip address ",
-)
 #: Sections IOS prints back to back, without a ``!`` between two of the same kind (batfish's IOS configs).
 UNSEPARATED = ("line", "ip access-list")
 #: A neighbor's policy line, which only a BGP sub-mode takes (a global ``route-map`` has no ``in``/``out``).
@@ -54,48 +48,6 @@ MODE_NAMES = {
 
 def _starts(text: str, words: tuple[str, ...]) -> str | None:
     return next((w for w in words if text == w or text.startswith(w + " ")), None)
-
-
-@dataclass
-class Node:
-    """One configuration line and the lines under it."""
-
-    text: str
-    children: list[Node] = field(default_factory=list)
-
-    def clone(self) -> Node:
-        """A deep copy (several times faster than ``copy.deepcopy``)."""
-        return Node(self.text, [c.clone() for c in self.children])
-
-    def find(self, text: str) -> Node | None:
-        return next((c for c in self.children if c.text == text), None)
-
-    def add(self, text: str, position: int | None = None) -> Node:
-        """Add ``text`` (or return the existing line) at ``position`` (None: last); replace
-        single-value lines (where they stand) and ``no`` forms."""
-        found = self.find(text)
-        if found is not None:
-            return found
-        single = next((p for p in SINGLE_VALUE if text.startswith(p)), None)
-        replace_at = None
-        if single is not None and not text.endswith(" secondary"):
-            for i, child in enumerate(self.children):
-                if child.text.startswith(single) and not child.text.endswith(" secondary"):
-                    replace_at = i
-                    break
-        negated = [c for c in self.children if c.text.startswith("no ") and text.startswith(c.text[3:])]
-        if replace_at is None and negated:
-            replace_at = self.children.index(negated[0])  # `shutdown` takes the place of `no shutdown`
-        node = Node(text)
-        if replace_at is not None:
-            self.children[replace_at] = node
-            gone = {id(c) for c in negated}
-            self.children = [c for c in self.children if id(c) not in gone]
-        elif position is not None and position < len(self.children):
-            self.children.insert(position, node)
-        else:
-            self.children.append(node)
-        return node
 
 
 def parse(text: str, grammar: Grammar = IOS) -> Node:

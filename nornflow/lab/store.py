@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nornflow.lab.running import Node
+from nornflow.lab.tree import Node
 
 
 @dataclass(frozen=True)

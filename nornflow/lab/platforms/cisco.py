@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from nornflow.lab.grammar import IOS, Grammar
-from nornflow.lab.running import ConfigSession, Node
+from nornflow.lab.running import ConfigSession
 from nornflow.lab.shell import Command, Reply, Shell, Terminal, column, resolve, split_pipes
+from nornflow.lab.tree import Node
 
 C = Command
 COMMANDS: tuple[Command, ...] = (

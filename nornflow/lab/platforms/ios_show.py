@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from nornflow.lab import acl, facts
-from nornflow.lab.running import Node
+from nornflow.lab.tree import Node
 
 ROUTE_CODES = """\
 Codes: L - local, C - connected, S - static, R - RIP, M - mobile, B - BGP

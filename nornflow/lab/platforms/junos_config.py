@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 from nornflow.lab.platforms import junos_tree as tree
 from nornflow.lab.platforms.junos_show import validate
-from nornflow.lab.running import Node
 from nornflow.lab.shell import Reply, Shell, Terminal, apply_filters, column, split_pipes
 from nornflow.lab.store import Pending
+from nornflow.lab.tree import Node
 
 VERBS = ("set", "delete", "edit", "top", "up", "exit", "quit", "commit", "rollback", "show", "run", "status", "load",
          "save", "insert")

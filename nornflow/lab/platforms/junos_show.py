@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from nornflow.lab.platforms import junos_tree as tree
-from nornflow.lab.running import Node
 from nornflow.lab.store import ConfigSyntax, DeviceState
+from nornflow.lab.tree import Node
 
 #: The lab stores the active configuration as a tree; ``running_config()`` shows it in braces.
 SYNTAX = ConfigSyntax(parse=tree.parse, render=tree.render_curly)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from nornflow.lab.running import Node
+from nornflow.lab.tree import Node
 
 #: Keywords followed by an identifier or a value that is part of the same statement.
 NAMED = frozenset((

@@ -8,9 +8,10 @@ from nornflow.lab.grammar import NXOS
 from nornflow.lab.platforms import switch_show as show
 from nornflow.lab.platforms.cisco import CiscoShell, interfaces
 from nornflow.lab.platforms.replace import CheckpointShell
-from nornflow.lab.running import Node, parse
+from nornflow.lab.running import parse
 from nornflow.lab.shell import serial, uptime
 from nornflow.lab.store import ConfigSyntax
+from nornflow.lab.tree import Node
 
 
 def render(root: Node) -> str:

@@ -5,7 +5,7 @@ ntc-templates' tests (``tests/arista_eos/...``, ``tests/cisco_nxos/...``), from 
 from __future__ import annotations
 
 from nornflow.lab import acl, facts
-from nornflow.lab.running import Node
+from nornflow.lab.tree import Node
 
 EOS_CODES = """\
 VRF: default

@@ -288,7 +288,7 @@ def test_failed_authentications_from_one_address_are_rate_limited(team: Any, sec
     """Token guessing is not free: after 3 failures (test setting) the address gets 429, audited once; a valid
     token from the same address still works (issue 18: the lockout cannot be used against others)."""
     gateway = second_gateway.gateway
-    gateway.auth_guard = LoginGuard(3, 60, 30)
+    gateway.front.auth_guard = LoginGuard(3, 60, 30)
     before = len(team.audit())
     with httpx.Client(base_url=second_gateway.url, timeout=30) as http:
         guesses = [http.post("/w/core/api/flows/filter", json={}, headers=_basic(f"vera:nft_guess{i}")).status_code
@@ -333,7 +333,7 @@ def test_the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_pro
     with team.client() as http:  # the main gateway trusts no proxy: the header is ignored
         http.post("/w/core/api/flows/filter", json={}, headers=spoofed)
     assert _denied(team, before, 401)["ip"] == "127.0.0.1"
-    second_gateway.gateway.trusted = trusted_networks(["127.0.0.0/8"])
+    second_gateway.gateway.front.trusted = trusted_networks(["127.0.0.0/8"])
     before = len(team.audit())
     with httpx.Client(base_url=second_gateway.url, timeout=30) as http:
         http.post("/w/core/api/flows/filter", json={}, headers={"x-forwarded-for": "198.51.100.1, 203.0.113.9"})
