@@ -15,6 +15,16 @@ For the flow, the table also gives the Prefect task runs the run created and the
 the client made to the Prefect API (counted in the child at httpx's send). Medians of ``--runs``.
 
     .venv/bin/python bench/scale.py --sizes 100,500,1000 --runs 3
+
+Big configs (``--config-lines 5000``): instead, one lab of twice ``--sizes`` IOS devices (its own
+process, this script's ``--lab``), half of them holding a ``--config-lines`` config in a real edge
+router's shape (:mod:`bench.big_config`), half the lab's toy config; in the same run, alternating,
+``backup_configs`` and a one-line ``deploy_config`` (auto-approved, whole intended config rendered
+from a template, plan, snapshot, push, exact verification) on each half. The line is removed
+again after each timed deploy, outside the timing. Ratios are big over toy, per device as a whole
+run's wall time (all devices run at once, ``--max-sessions``).
+
+    .venv/bin/python bench/scale.py --config-lines 5000 --sizes 100 --runs 3
 """
 
 from __future__ import annotations
@@ -34,6 +44,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("nornir", "nornir-close", "flow")
 SHARDED = "backup_configs/bench-sharded"
+#: Big-config variants: (flow, which half of the lab).
+CONFIG_VARIANTS = ("backup-toy", "backup-big", "deploy-toy", "deploy-big")
+#: The one line each timed deploy adds (and the reset removes).
+ONE_LINE = "ntp server 10.9.9.9"
 
 
 # -- the child: one measured run -------------------------------------------------------------------
@@ -67,11 +81,76 @@ def _send_and_close(task: Any, command: str) -> Any:
             task.host.close_connections()
 
 
+def config_child(variant: str, inventory: str, out: str, sessions: int) -> dict[str, Any]:
+    """One big-config run: backup_configs or a one-line deploy_config on one half of the lab."""
+    from nornflow.engine import result_of
+    from nornflow.flows import backup_configs, deploy_config
+
+    lab = json.loads((Path(inventory) / "bench-lab.json").read_text())
+    kind, half = variant.split("-")
+    hosts = {"names": lab[half]}
+    started = time.perf_counter()
+    if kind == "backup":
+        state = backup_configs(inventory=inventory, backup_dir=out, hosts=hosts, max_sessions=sessions, retries=0,
+                               return_state=True)
+    else:
+        state = deploy_config(inventory=inventory, templates=lab["templates"], hosts=hosts, backup_dir=out,
+                              auto_approve=True, max_sessions=sessions, return_state=True)
+    seconds = time.perf_counter() - started
+    result = result_of(state)
+    if kind == "deploy":  # untimed: take the line out again, so every run is the same one-line change
+        from nornir_scrapli.tasks import send_configs
+
+        from nornflow.inventory import load_nornir
+
+        nr = load_nornir(inventory, num_workers=sessions).filter(filter_func=lambda h: h.name in lab[half])
+        reset = nr.run(task=send_configs, configs=[f"no {ONE_LINE}"])
+        nr.close_connections()
+        if reset.failed:
+            raise RuntimeError(f"reset failed on {sorted(reset.failed_hosts)}")
+    return {"seconds": seconds, "ok": len(result.ok_hosts), "per_device_ms": 1000 * seconds / len(lab[half]),
+            "state": state.type.value, "message": (state.message or "")[:300]}
+
+
+def serve_lab(directory: Path, size: int, lines: int) -> None:
+    """The big-config lab (this script's ``--lab``): ``size`` IOS devices, the first half with big configs."""
+    import signal
+    import threading
+
+    sys.path.insert(0, str(ROOT))
+    from bench.big_config import big_ios_config
+    from nornflow.lab import Lab
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Lab(size=size, platforms=("cisco_ios",), directory=directory / "lab") as lab:
+        names = list(lab.devices)
+        big, toy = names[: size // 2], names[size // 2:]
+        templates = directory / "templates"
+        (templates / "configs").mkdir(parents=True, exist_ok=True)
+        (templates / "cisco_iosxe").mkdir(exist_ok=True)
+        (templates / "cisco_iosxe" / "default.j2").write_text('{% include "configs/" ~ host.name ~ ".cfg" %}\n')
+        for name in names:
+            if name in big:
+                lab.set_running_config(name, big_ios_config(lab.running_config(name), lines))
+            shown = lab.running_config(name)
+            anchor = "ntp server 10.0.0.1\n"
+            (templates / "configs" / f"{name}.cfg").write_text(shown.replace(anchor, f"{anchor}{ONE_LINE}\n", 1))
+        state = {"big": big, "toy": toy, "templates": str(templates), "inventory": str(lab.inventory_dir),
+                 "lines": {"big": len(lab.running_config(big[0]).splitlines()),
+                           "toy": len(lab.running_config(toy[0]).splitlines())}}
+        (lab.inventory_dir / "bench-lab.json").write_text(json.dumps(state))
+        (directory / "ready").write_text(str(lab.inventory_dir))
+        stop.wait()
+
+
 def child(variant: str, inventory: str, out: str, sessions: int) -> dict[str, Any]:
     from nornflow.settings import apply_prefect_defaults
 
     apply_prefect_defaults()
     counts = _count_api_calls()
+    if variant in CONFIG_VARIANTS:
+        return config_child(variant, inventory, out, sessions)
     from nornflow.inventory import load_nornir
 
     if variant.startswith("nornir"):
@@ -170,6 +249,55 @@ def start_stack(tmp: Path, shards: int) -> tuple[Any, Any, Any]:
     return pg, server, cli
 
 
+def config_bench(size: int, lines: int, runs: int, sessions: int) -> None:
+    """Backup and one-line deploy, big configs against toy ones, in one lab and one Prefect server."""
+    from tests.support.stack import BIN
+
+    with tempfile.TemporaryDirectory(prefix="nornflow-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        pg, server, cli = start_stack(tmp, 0)
+        cli.run(BIN / "prefect", "variable", "set", "nornflow_lab", "true")  # auto_approve: a lab's server
+        env = {**cli.env(), "NORNFLOW_HOME": str(ROOT)}
+        started = time.perf_counter()
+        lab = subprocess.Popen([sys.executable, __file__, "--lab", str(tmp / "biglab"), "--sizes", str(2 * size),
+                                "--config-lines", str(lines)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+        runs_of: dict[str, list[dict[str, Any]]] = {v: [] for v in CONFIG_VARIANTS}
+        try:
+            while not (tmp / "biglab" / "ready").exists():
+                if lab.poll() is not None:
+                    raise RuntimeError(f"the bench lab exited: {lab.stderr.read()[-2000:] if lab.stderr else ''}")
+                time.sleep(0.2)
+            inventory = (tmp / "biglab" / "ready").read_text()
+            shape = json.loads((Path(inventory) / "bench-lab.json").read_text())["lines"]
+            print(f"lab of {2 * size} up in {time.perf_counter() - started:.1f} s: {size} devices with "
+                  f"{shape['big']}-line configs, {size} with {shape['toy']}-line ones", flush=True)
+            for run in range(runs):
+                for variant in CONFIG_VARIANTS:
+                    got = measure(variant, inventory, tmp / f"{variant}-{run}", sessions, env)
+                    runs_of[variant].append(got)
+                    print(f"run {run + 1} {variant:>10}: {got['seconds']:6.2f} s ({got['per_device_ms']:.0f} ms per "
+                          f"device), {got['ok']}/{size} ok, peak {got['peak_mb']:.0f} MB [{got['state']}]", flush=True)
+                    if got["ok"] != size:
+                        print(f"   {got['message']}", flush=True)
+        finally:
+            lab.terminate()
+            lab.wait(timeout=60)
+            server.stop()
+            pg.stop()
+    med = {v: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "peak_mb", "ok")}
+           for v, rs in runs_of.items()}
+    print(f"\n| {size} devices, medians of {runs} | toy ({shape['toy']} lines) | big ({shape['big']} lines) "
+          f"| big / toy | peak MB toy / big |")
+    print("|---|---:|---:|---:|---:|")
+    for kind in ("backup", "deploy"):
+        toy, big = med[f"{kind}-toy"], med[f"{kind}-big"]
+        print(f"| {kind} ({'one line' if kind == 'deploy' else 'whole config'}) | {toy['seconds']:.2f} s "
+              f"({1000 * toy['seconds'] / size:.0f} ms/device) | {big['seconds']:.2f} s "
+              f"({1000 * big['seconds'] / size:.0f} ms/device) | {big['seconds'] / toy['seconds']:.2f}x "
+              f"| {toy['peak_mb']:.0f} / {big['peak_mb']:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,500,1000")
@@ -178,7 +306,11 @@ def main() -> None:
     parser.add_argument("--inventory", help="an inventory of a running lab (default: start one per size)")
     parser.add_argument("--shards", type=int, default=2,
                         help="also run the flow as this many shards over two process workers (0: skip)")
-    parser.add_argument("--child", choices=(*VARIANTS, "sharded"), help=argparse.SUPPRESS)
+    parser.add_argument("--config-lines", type=int, default=0,
+                        help="big-config rows instead: backup and one-line deploy on devices holding about this "
+                             "many config lines against toy ones, --sizes devices each (one size)")
+    parser.add_argument("--child", choices=(*VARIANTS, "sharded", *CONFIG_VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--lab", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--report", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,6 +320,13 @@ def main() -> None:
 
         data["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         Path(args.report).write_text(json.dumps(data))
+        return
+    if args.lab:
+        serve_lab(Path(args.lab), int(args.sizes), args.config_lines)
+        return
+    if args.config_lines:
+        sys.path.insert(0, str(ROOT))
+        config_bench(int(args.sizes.split(",")[0]), args.config_lines, args.runs, args.max_sessions)
         return
 
     rows = []
