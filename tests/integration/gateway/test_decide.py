@@ -478,3 +478,26 @@ def test_an_anonymous_caller_cannot_tell_which_workspaces_exist(team: Any) -> No
         assert http.get("/healthz").json() == {"status": "ok"}
     with team.client("vera") as http:  # a known caller is told the truth
         assert http.get("/w/no-such-ws/api/flows/filter").status_code == 404
+
+
+def test_a_developer_cannot_un_secret_a_secret_block(team: Any, world: dict[str, str]) -> None:
+    """Issue 18, item 4, through the gateway: a schema without secret fields for the Secret type, then the
+    document moved onto it. Both refused and audited; a viewer still sees the value masked."""
+    with team.client("dev") as http:
+        document = http.get(f"/w/core/api/block_documents/{world['block']}").json()
+        fields = {**document["block_schema"]["fields"], "secret_fields": []}
+        before = len(team.audit())
+        schema = http.post("/w/core/api/block_schemas/", json={
+            "block_type_id": document["block_type_id"], "fields": fields, "capabilities": []})
+        assert schema.status_code == 403, schema.text
+        assert _denied(team, before, "")["path"].endswith("/block_schemas/")
+        before = len(team.audit())
+        moved = http.patch(f"/w/core/api/block_documents/{world['block']}",
+                           json={"block_schema_id": str(uuid.uuid4()), "data": {}})
+        assert moved.status_code in (403, 404), moved.text  # no such schema: refused before Prefect is asked
+        assert team.audit()[before:] and team.audit()[-1]["outcome"] == "denied"
+        deleted = http.delete(f"/w/core/api/block_schemas/{document['block_schema_id']}")
+        assert deleted.status_code == 403 and "owner" in deleted.json()["detail"], deleted.text
+    with team.client("vera") as http:
+        shown = http.get(f"/w/core/api/block_documents/{world['block']}")
+        assert shown.status_code == 200 and "decide-Secret-4411" not in shown.text
