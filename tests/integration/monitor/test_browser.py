@@ -78,6 +78,26 @@ sys.path.insert(0, ".")
 from tests.integration.monitor.conftest import wait_for_events
 wait_for_events(20, prefix="nornflow.device.run.", related="prefect.tag.browser-history")  # stored, then report
 fleet_report(window_days=1, inventory=str(good), tags=["browser-history"], flows=["backup_configs"])
+two = work / "two-hosts"                # an inventory of two of the lab's devices: the chart counts only theirs
+shutil.copytree(good, two)
+kept = dict(sorted(yaml.safe_load((two / "hosts.yaml").read_text()).items())[:2])
+(two / "hosts.yaml").write_text(yaml.safe_dump(kept))
+narrow = fleet_report(window_days=1, inventory=str(two), tags=["browser-history"], flows=["backup_configs"],
+                      key="fleet-two", stale_backup_days=2)
+print("NARROW", sum(g + b for _, g, b in narrow.daily), sum(d.runs for d in narrow.devices),
+      sum(b for _, _, b in narrow.daily), sum(d.failed for d in narrow.devices))
+from datetime import UTC, datetime, timedelta
+from nornflow.monitor.publish import publish
+from nornflow.monitor.report import History, Window, build
+now = datetime.now(UTC)
+history = History(window=Window.ending(now, 7))
+for i in range(3):
+    facts = history.device(f"long-why-{i}")
+    facts.ok, facts.failed, facts.last_failure, facts.last_failure_flow = 1, 2, now, "backup_configs"
+    facts.last_error = ("SSH connection to 10.0.0.1:22 refused after 3 attempts; the device's management ACL "
+                        "does not admit the automation host, or the VTY lines are all busy ") * 3
+    facts.last_good_backup = now - timedelta(days=2.5)
+publish(build(history, stale_days=2), key="fleet-long-why")
 plan = {"name": "browser plan", "steps": {
     "show": {"flow": "show_commands", "params": {"commands": ["show version"]}, "hosts": {"roles": "spine"}},
     "bad": {"flow": "show_commands", "params": {"commands": ["show nonsense"]}, "depends_on": "show",
@@ -86,6 +106,7 @@ plan = {"name": "browser plan", "steps": {
                       "depends_on": {"bad": "failure"}, "hosts": {"roles": "spine"}},
     "after success": {"flow": "show_commands", "params": {"commands": ["show version"]},
                       "depends_on": {"bad": "success"}, "hosts": {"roles": "spine"}},
+    "open_incident_and_page_the_network_on_call_team": {"flow": "record_incident", "depends_on": {"bad": "failure"}},
 }}
 state = run_plan(plan=plan, inventory=str(good), return_state=True)
 print("DONE", state.type.value)
@@ -224,6 +245,10 @@ def history(ui: tuple[UiServer, Cli], lab: Any, tmp_path_factory: pytest.TempPat
                   str(free_ports(1)[0]))
     out, _ = proc.communicate(timeout=600)
     assert "DONE FAILED" in out, out[-4000:]                      # the plan has a failing step, on purpose
+    narrow = re.search(r"NARROW (\d+) (\d+) (\d+) (\d+)", out)
+    assert narrow is not None, out[-4000:]
+    chart_runs, table_runs, chart_failed, table_failed = map(int, narrow.groups())
+    assert (chart_runs, chart_failed) == (table_runs, table_failed) == (10, 3), narrow.group(0)  # 2 devices x 5
     return flaky
 
 
@@ -280,3 +305,58 @@ def test_plan_graph_renders_as_an_image(ui: tuple[UiServer, Cli], history: str, 
     outcome = artifact(server, "plan-browser-plan-outcome")
     assert outcome is not None
     assert '"state": "failed"' in outcome["data"] or '"state":"failed"' in outcome["data"]
+
+
+def test_a_long_why_leaves_every_other_column_on_screen(ui: tuple[UiServer, Cli], history: str, page: Any) -> None:
+    server, _ = ui
+    base = server.url.removesuffix("/api")
+    table = artifact(server, "fleet-long-why-devices")
+    assert table is not None
+    columns = list(json.loads(table["data"])[0])
+    assert columns[-1] == "why"                                   # the reason is the last column
+    for ui_base in (base, f"{base}/v2"):
+        page.goto(f"{ui_base}/artifacts/artifact/{table['id']}")
+        page.locator("tr", has_text="long-why-0").first.wait_for()
+        placed = page.evaluate("""() => {
+            const table = [...document.querySelectorAll('table')].find(t => t.innerText.includes('long-why-0'));
+            const head = [...table.querySelectorAll('th')].map(th => [th.innerText.trim(),
+                                                                      th.getBoundingClientRect().right]);
+            return {head, box: table.parentElement.getBoundingClientRect().right, page: window.innerWidth};
+        }""")
+        shown = dict(placed["head"])
+        # what names the device and says how it did is in view without scrolling; the long reason,
+        # last, no longer pushes it out (it sat after "failed" and took the rest of the row before)
+        wanted = ["device", "success", "runs", "ok", "failed", "last_good_backup", "last_config_change", "compliance"]
+        edge = min(placed["box"], placed["page"]) + 1
+        off = {h: shown.get(h) for h in wanted if shown.get(h) is None or shown[h] > edge}
+        assert not off, placed
+        shot(page, "fleet-long-why" + ("-v2" if ui_base.endswith("/v2") else ""))
+
+
+def test_report_pages_have_no_emoji_and_buckets_agree_with_the_stale_table(ui: tuple[UiServer, Cli], history: str,
+                                                                             page: Any) -> None:
+    server, _ = ui
+    base = server.url.removesuffix("/api")
+    stale = artifact(server, "fleet-long-why-stale-backups")
+    assert stale is not None and len(json.loads(stale["data"])) == 3      # 2.5 days old, stale from 2
+    summary = artifact(server, "fleet-long-why")
+    assert summary is not None
+    backup_ages = re.findall(r"!\[backup ages\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", summary["data"])
+    import base64
+
+    chart = base64.b64decode(backup_ages[0]).decode()
+    assert "&gt;= 2 days (stale)" in chart and "3-1 days" not in chart and "1 days" not in chart
+    outcome = artifact(server, "plan-browser-plan-outcome")
+    assert outcome is not None
+    picture = re.findall(r"\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", outcome["data"])
+    words = re.findall(r">([^<>]+)</text>", base64.b64decode(picture[0]).decode())
+    long_name = "open_incident_and_page_the_network_on_call_team"
+    assert "".join(w for w in words if w in long_name and len(w) > 3) == long_name, words   # wrapped, not cut
+    assert "no hosts (runs once)" in words
+    for key in ("plan-browser-plan-outcome", "backup-configs-summary"):
+        found = artifact(server, key)
+        assert found is not None, key
+        page.goto(f"{base}/artifacts/artifact/{found['id']}")
+        page.get_by_text(re.compile(r"completed|every host|failed", re.I)).first.wait_for()
+        assert not EMOJI.search(page.inner_text("body")), key
+        shot(page, f"no-emoji-{key}")
