@@ -84,7 +84,8 @@ def test_runner_starts_with_parameters_but_not_with_job_variables(team: Any, dep
         reply = http.patch(f"/w/core/api/deployments/{deployment['deployment_id']}", json={"paused": True})
         assert reply.status_code == 403
     starts = [r for r in team.audit() if r["action"] == "deployment.run" and r["user"] == "rune"]
-    assert starts and str(run.id) in starts[-2]["detail"]["flow_runs"] and str(same.id) in starts[-1]["detail"]["flow_runs"]
+    assert starts and str(run.id) in starts[-2]["detail"]["flow_runs"]
+    assert str(same.id) in starts[-1]["detail"]["flow_runs"]
     assert team.running.gateway.store.run_starter("core", str(run.id)) == "rune"
 
 
