@@ -39,6 +39,7 @@ $(BROWSER):
 test: $(VENV)/.test-installed | $(BROWSER)
 	$(BIN)/ruff check nornflow flows tests bench blocks
 	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 e2e: $(VENV)/.test-installed
