@@ -252,7 +252,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                     "(API and UI on 127.0.0.1, port 4200 when free) and later commands reuse it. Its files are "
                     "in $PREFECT_HOME/nornflow-server (NORNFLOW_SERVER_DIR overrides); its database is "
                     "Prefect's default, $PREFECT_HOME/prefect.db. NORNFLOW_LOCAL_SERVER=off gives every command "
-                    "Prefect's own temporary server instead (slow: 5-15 s per command).",
+                    "Prefect's own temporary server instead (slow: 5-15 s per command); a command a pytest test "
+                    "runs gets that too, unless NORNFLOW_LOCAL_SERVER=on.",
     )
     server.add_argument("action", choices=["status", "start", "stop"],
                         help="status: where it is (exit 1 when none runs); start: start it now; stop: stop it")
@@ -457,10 +458,20 @@ def _run(argv: list[str] | None) -> int:
 
 
 def _needs_server(args: argparse.Namespace) -> bool:
-    """Commands that run flows or read the API need a server; ``doctor --offline`` does not."""
+    """Whether this command should find (or start) the local server before it runs.
+
+    Commands that run flows or read the API do; ``doctor --offline`` does not. Neither does a
+    call from a process that has imported Prefect already (its settings are fixed, whatever this
+    would choose), nor, unless ``NORNFLOW_LOCAL_SERVER=on``, a command a pytest test runs: a
+    background server would outlive the test. ``NORNFLOW_LOCAL_SERVER=off`` never starts one.
+    Without it, Prefect starts its own temporary server, as it did before the local one.
+    """
     if not getattr(args, "uses_prefect", False) or getattr(args, "offline", False):
         return False
-    return os.environ.get("NORNFLOW_LOCAL_SERVER", "on").lower() not in ("off", "0", "false", "no")
+    mode = os.environ.get("NORNFLOW_LOCAL_SERVER", "auto").lower()
+    if mode in ("off", "0", "false", "no") or "prefect.context" in sys.modules:
+        return False
+    return mode in ("on", "1", "true", "yes") or "PYTEST_CURRENT_TEST" not in os.environ
 
 
 if __name__ == "__main__":

@@ -265,13 +265,15 @@ def ensure(timeout: float = 120.0, on_start: Callable[[Server], None] | None = N
     if url:
         return Server(api_url=url, managed=False)
     directory = state_dir()
-    for _attempt in range(3):
+    announced = False
+    for _attempt in range(3):  # a port taken between the pick and the server's bind: another port
         with _locked(directory):
             server = _read(directory)
             if server is None or not _is_ours(server.pid):
                 server = _spawn(directory)
-                if on_start is not None:
+                if on_start is not None and not announced:
                     on_start(server)
+                    announced = True
         if _wait(server, directory, timeout):
             os.environ["PREFECT_API_URL"] = server.api_url
             return server

@@ -61,7 +61,8 @@ class Shell:
         self.home = tmp_path / "prefect-home"
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("PREFECT_API", "NORNFLOW_SERVER", "NORNFLOW_LOCAL_SERVER"))}
-        self.env.update(PREFECT_HOME=str(self.home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        self.env.update(PREFECT_HOME=str(self.home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                        NORNFLOW_LOCAL_SERVER="on")  # what a shell gets by default; under pytest it is asked for
         self.pids: set[int] = set()
 
     def argv(self, *args: str) -> list[str]:

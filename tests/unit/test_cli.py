@@ -90,7 +90,8 @@ def _env(tmp_path, **extra):
     """The environment of a person's shell, with a Prefect home of its own and no configured API."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PREFECT_API", "NORNFLOW_SERVER", "NORNFLOW_LOCAL_SERVER"))}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false", **extra)
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               NORNFLOW_LOCAL_SERVER="on", **extra)  # as in a person's shell (not the pytest default)
     return env
 
 
@@ -331,11 +332,19 @@ def test_a_malformed_gateway_config_is_one_line_with_file_and_line(tmp_path):
 
 def test_which_commands_need_a_server(monkeypatch):
     parser = cli.build_parser()
-    monkeypatch.delenv("NORNFLOW_LOCAL_SERVER", raising=False)
+    monkeypatch.setenv("NORNFLOW_LOCAL_SERVER", "on")
+    monkeypatch.delitem(sys.modules, "prefect.context", raising=False)
     assert cli._needs_server(parser.parse_args(["backup", "inv"]))
     assert cli._needs_server(parser.parse_args(["doctor"]))
     assert not cli._needs_server(parser.parse_args(["doctor", "--offline"]))  # static checks only
     assert not cli._needs_server(parser.parse_args(["plan", "validate", "p.yaml"]))
     assert not cli._needs_server(parser.parse_args(["server", "status"]))
+    monkeypatch.delenv("NORNFLOW_LOCAL_SERVER")  # a command a pytest test runs: no server that outlives it
+    assert not cli._needs_server(parser.parse_args(["backup", "inv"]))
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    assert cli._needs_server(parser.parse_args(["backup", "inv"]))  # a person's shell
     monkeypatch.setenv("NORNFLOW_LOCAL_SERVER", "off")  # Prefect's own temporary server, as before
+    assert not cli._needs_server(parser.parse_args(["backup", "inv"]))
+    monkeypatch.delenv("NORNFLOW_LOCAL_SERVER")
+    monkeypatch.setitem(sys.modules, "prefect.context", sys)  # Prefect already loaded: its settings stand
     assert not cli._needs_server(parser.parse_args(["backup", "inv"]))
