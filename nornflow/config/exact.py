@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from hier_config import HConfig, WorkflowRemediation
 
+from nornflow.config.blocks import reduce_pair
 from nornflow.config.ordering import flat_lists
 from nornflow.config.remediation import parse, scoped, without_comments
 from nornflow.tasks.platforms import device_platform
@@ -120,6 +121,12 @@ def compare_trees(actual: HConfig, expected: HConfig, platform: str | None, *, s
 
 def differences(actual: str, expected: str, platform: str | None, sections: Sequence[str] | None = None,
                 *, strict_order: bool = False) -> list[str]:
-    """What differs between ``actual`` (read from the device) and ``expected``, one sentence each."""
+    """What differs between ``actual`` (read from the device) and ``expected``, one sentence each.
+
+    Top-level blocks both hold alike are left out first (:mod:`nornflow.config.blocks`), except under
+    ``strict_order``, which compares every line's place."""
+    if not strict_order:
+        actual, expected = reduce_pair(without_comments(actual, platform), without_comments(expected, platform),
+                                       platform)
     return compare_trees(snapshot(actual, platform, sections), snapshot(expected, platform, sections),
                          platform, strict_order=strict_order)

@@ -28,6 +28,7 @@ from hier_config.exceptions import DuplicateChildError
 from hier_config.models import PerLineSubRule
 from hier_config.platforms.driver_base import HConfigDriverBase
 
+from nornflow.config.blocks import reduce_pair
 from nornflow.config.exceptions import DuplicateLines, UnsupportedPlatform
 from nornflow.config.ordering import order_lines
 from nornflow.tasks.platforms import UnknownPlatform, device_platform, known_platforms
@@ -139,10 +140,19 @@ def remediation_of(running: HConfig, intended: HConfig, platform: str | None) ->
     return order_lines(lines, running, intended, device_platform(platform))
 
 
+def changed_trees(running: str, intended: str, platform: str | None,
+                  sections: Sequence[str] | None = None) -> tuple[HConfig, HConfig]:
+    """The trees of ``running`` and ``intended`` without the top-level blocks both hold alike
+    (:mod:`nornflow.config.blocks`): what their remediation and their diff need, parsed at the change's cost."""
+    hier_platform(platform)
+    have, want = reduce_pair(without_comments(running, platform), without_comments(intended, platform), platform)
+    return tree(have, platform, sections), tree(want, platform, sections)
+
+
 def remediation(running: str, intended: str, platform: str | None,
                 sections: Sequence[str] | None = None) -> list[str]:
     """The lines that take ``running`` to ``intended`` (children indented under their parents)."""
-    return remediation_of(tree(running, platform, sections), tree(intended, platform, sections), platform)
+    return remediation_of(*changed_trees(running, intended, platform, sections), platform)
 
 
 def diff_of(running: HConfig, intended: HConfig, host: str) -> str:

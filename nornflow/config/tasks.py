@@ -27,7 +27,7 @@ from nornflow.config.exceptions import MaskedPlan, RollbackFailed, RolledBack, S
 from nornflow.config.ledger import Ledger
 from nornflow.config.plan import DevicePlan
 from nornflow.config.push import push
-from nornflow.config.remediation import config_hash, diff_of, remediation, remediation_of, tree
+from nornflow.config.remediation import changed_trees, config_hash, diff_of, remediation, remediation_of
 from nornflow.config.render import Renderer
 from nornflow.explain import describe_error
 from nornflow.redaction import MASK, redact_text
@@ -50,9 +50,9 @@ def _plan(task: Task, templates: str, sections: Sequence[str] | None) -> tuple[D
     host = task.host
     device_platform(host.platform)  # an unknown platform is refused before anything else
     intended = Renderer(templates).render(host)  # before touching the device: a bad template costs no session
-    want = tree(intended, host.platform, sections)
     running = read_running(task)
-    have = tree(running, host.platform, sections)  # each config parsed once, for the lines and the diff
+    # each config parsed once, for the lines and the diff, and only its blocks the other does not hold alike
+    have, want = changed_trees(running, intended, host.platform, sections)
     plan = DevicePlan(
         host=host.name, platform=host.platform, lines=remediation_of(have, want, host.platform),
         diff=diff_of(have, want, host.name),
