@@ -133,11 +133,19 @@ def _is_ours(pid: int | None) -> bool:
         return False
     except PermissionError:
         return False  # another user's process: not the server we started
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return True  # no /proc here: trust the pid
-    return b"prefect" in cmdline and b"server" in cmdline
+    cmdline = b""
+    for _ in range(50):  # empty while the process is still inside exec (a server spawned a moment ago)
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return True  # no /proc here: trust the pid
+        if cmdline:
+            break
+        time.sleep(0.01)
+    else:
+        return True
+    words = cmdline.split(b"\0")
+    return b"prefect" in words and b"server" in words
 
 
 def _owns_port(pid: int | None, port: int | None) -> bool | None:
