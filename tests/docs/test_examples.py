@@ -227,7 +227,7 @@ def page_runs(docs_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     # registration ("ObjectNotFound: None" from one of them); register it once before they start.
     from prefect.blocks.system import Secret
 
-    Secret(value="unused").save("nornflow-docs-test", overwrite=True)
+    Secret(value="unused").save("nornflow-docs-test", overwrite=True)  # type: ignore[arg-type]
     weight = {page: sum(len(b.code) for b in ALL_BLOCKS if b.page == page and b.skip is None)
               for page in PAGES_WITH_EXAMPLES}
     with ThreadPoolExecutor(max_workers=PARALLEL_PAGES, thread_name_prefix="docs-page") as pool:
