@@ -11,8 +11,11 @@ order, adds what real operators type:
 - on live platforms (IOS-like), which have no insert for these lists, the list is rewritten:
   ``no <list>`` then every intended entry in order, instead of the per-line changes to it.
 
-(Named IOS ACLs are ordered by the sequence numbers hier-config gives every entry, EOS and NX-OS
-print their own: those need nothing here.)
+Named IOS ACLs are ordered by the sequence numbers hier-config gives every entry (EOS and NX-OS print
+their own, remarks included: those need nothing here). IOS numbers entries but not remarks, and a
+remark typed into an ACL lands last; where one is meant for the middle, the entries from that point
+on are taken out by their text (``no permit ...``, ``no remark ...``) and typed again in order without
+numbers, each landing last, so the head of the list is never touched (see :func:`place_remarks`).
 """
 
 from __future__ import annotations
@@ -68,8 +71,61 @@ def moves(current: list[str], target: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+NUMBERED = re.compile(r"\d+ ")
+
+
+def _landing(current: list[str], wanted: list[str]) -> list[str]:
+    """The order of an IOS ACL after the set-based lines: unwanted entries gone, numbered entries in
+    number order, remarks (unnumbered) appended as typed."""
+    kept = [item for item in current if item in set(wanted)]
+    for item in wanted:
+        if item in kept:
+            continue
+        if NUMBERED.match(item):
+            number = int(item.split()[0])
+            later = [i for i, x in enumerate(kept) if NUMBERED.match(x) and int(x.split()[0]) > number]
+            kept.insert(later[0] if later else len(kept), item)
+        else:
+            kept.append(item)
+    return kept
+
+
+def _bare(item: str) -> str:
+    """An ACL entry without the sequence number hier-config gave it."""
+    return item.split(" ", 1)[1] if NUMBERED.match(item) else item
+
+
+def place_remarks(lines: list[str], running: HConfig, intended: HConfig, platform: DevicePlatform) -> list[str]:
+    """``lines`` with each IOS ACL whose unnumbered remarks would land out of place retyped from there on."""
+    if platform.commit is not None or not platform.ordered:
+        return lines
+    section = re.compile("|".join(f"(?:{p})" for p in platform.ordered))
+    negation = running.driver.negation_prefix
+    for want in intended.children:
+        have = running.children.get(want.text) if section.match(want.text) else None
+        target = [c.text for c in want.children]
+        if have is None or not any(t.startswith("remark ") for t in target):
+            continue
+        current = [c.text for c in have.children]
+        if _landing(current, target) == target:
+            continue
+        base = [item for item in current if item in set(target)]
+        pairs = enumerate(zip(base, target, strict=False))
+        same = next((i for i, (a, b) in pairs if a != b), min(len(base), len(target)))
+        # By text, not by number: the device's numbers need not be the ones hier-config counts (a remark
+        # takes one on IOS XE), and an entry typed without one goes last, after what is left.
+        retyped = [f"  {negation}{_bare(item)}" for item in current if item not in set(target)]
+        retyped += [f"  {negation}{_bare(item)}" for item in base[same:]]
+        retyped += [f"  {_bare(item)}" for item in target[same:]]
+        start = next((i for i, ln in enumerate(lines) if ln == want.text), len(lines))
+        end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+        lines = [*lines[:start], want.text, *retyped, *lines[end:]]
+    return lines
+
+
 def order_lines(lines: list[str], running: HConfig, intended: HConfig, platform: DevicePlatform) -> list[str]:
-    """``lines`` (a set-based remediation) plus what puts each ordered flat list in its intended order."""
+    """``lines`` (a set-based remediation) plus what puts each ordered list in its intended order."""
+    lines = place_remarks(lines, running, intended, platform)
     if not platform.ordered_flat:
         return lines
     run_top = [child.text for child in running.children]

@@ -102,16 +102,25 @@ def test_a_remark_is_planned_and_verified():
     assert differences(ACL, ACL + " remark x\n", "cisco_iosxe")  # a missing remark is a difference
 
 
-def test_a_remark_ios_cannot_place_is_not_reported_verified():
-    """IOS numbers entries, not remarks: a remark typed into an ACL lands last, so one meant for the top
-    is planned but the verification sees it in the wrong place (and the change is rolled back)."""
-    intended = ACL.replace(" permit tcp", " remark ssh from the jump host\n permit tcp")
+def test_a_remark_meant_for_the_middle_of_an_ios_acl_is_placed_by_retyping_what_follows():
+    """IOS numbers entries, not remarks: a remark typed into an ACL lands last. So the entries from the
+    remark's place on are taken out and typed again after it (each lands last, the head is untouched)."""
+    intended = ACL.replace(" deny ip", " remark the rest is dropped\n deny ip")
     lines = remediation(ACL, intended, "cisco_iosxe")
-    assert lines == ["ip access-list extended EDGE-IN", "  remark ssh from the jump host"]
+    assert lines == ["ip access-list extended EDGE-IN", "  no deny ip any any log", "  remark the rest is dropped",
+                     "  deny ip any any log"]
     device = LiveText(ACL)
     device.apply(lines)
-    assert differences(device.text(), intended, "cisco_iosxe") == [
-        "the entries of 'ip access-list extended EDGE-IN' are in another order than intended"]
+    assert differences(device.text(), intended, "cisco_iosxe") == []
+    top = ACL.replace(" permit tcp", " remark ssh from the jump host\n permit tcp")  # before every entry
+    device = LiveText(ACL)
+    device.apply(remediation(ACL, top, "cisco_iosxe"))
+    assert differences(device.text(), top, "cisco_iosxe") == []
+    remark = " remark ssh from the jump host\n"
+    moved = top.replace(remark, "").replace(" deny ip", remark + " deny ip")
+    device.apply(remediation(top, moved, "cisco_iosxe"))  # a remark moved further down: taken out, typed again
+    assert differences(device.text(), moved, "cisco_iosxe") == []
+    assert remediation(device.text(), moved, "cisco_iosxe") == []
 
 
 def test_a_changed_description_and_remark_count_on_nxos():
