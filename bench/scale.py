@@ -249,6 +249,12 @@ def start_stack(tmp: Path, shards: int) -> tuple[Any, Any, Any]:
     return pg, server, cli
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def config_bench(size: int, lines: int, runs: int, sessions: int) -> None:
     """Backup and one-line deploy, big configs against toy ones, in one lab and one Prefect server."""
     from tests.support.stack import BIN
@@ -274,10 +280,13 @@ def config_bench(size: int, lines: int, runs: int, sessions: int) -> None:
                   f"{shape['big']}-line configs, {size} with {shape['toy']}-line ones", flush=True)
             for run in range(runs):
                 for variant in CONFIG_VARIANTS:
+                    lab_cpu = _cpu_seconds(lab.pid)
                     got = measure(variant, inventory, tmp / f"{variant}-{run}", sessions, env)
+                    got["lab_cpu_s"] = _cpu_seconds(lab.pid) - lab_cpu
                     runs_of[variant].append(got)
                     print(f"run {run + 1} {variant:>10}: {got['seconds']:6.2f} s ({got['per_device_ms']:.0f} ms per "
-                          f"device), {got['ok']}/{size} ok, peak {got['peak_mb']:.0f} MB [{got['state']}]", flush=True)
+                          f"device), {got['ok']}/{size} ok, peak {got['peak_mb']:.0f} MB, client CPU "
+                          f"{got['cpu_s']:.1f} s, lab CPU {got['lab_cpu_s']:.1f} s [{got['state']}]", flush=True)
                     if got["ok"] != size:
                         print(f"   {got['message']}", flush=True)
         finally:
@@ -285,17 +294,18 @@ def config_bench(size: int, lines: int, runs: int, sessions: int) -> None:
             lab.wait(timeout=60)
             server.stop()
             pg.stop()
-    med = {v: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "peak_mb", "ok")}
+    med = {v: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "peak_mb", "ok", "cpu_s", "lab_cpu_s")}
            for v, rs in runs_of.items()}
     print(f"\n| {size} devices, medians of {runs} | toy ({shape['toy']} lines) | big ({shape['big']} lines) "
-          f"| big / toy | peak MB toy / big |")
-    print("|---|---:|---:|---:|---:|")
+          f"| big / toy | peak MB toy / big | client CPU s toy / big | lab CPU s toy / big |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for kind in ("backup", "deploy"):
         toy, big = med[f"{kind}-toy"], med[f"{kind}-big"]
         print(f"| {kind} ({'one line' if kind == 'deploy' else 'whole config'}) | {toy['seconds']:.2f} s "
               f"({1000 * toy['seconds'] / size:.0f} ms/device) | {big['seconds']:.2f} s "
               f"({1000 * big['seconds'] / size:.0f} ms/device) | {big['seconds'] / toy['seconds']:.2f}x "
-              f"| {toy['peak_mb']:.0f} / {big['peak_mb']:.0f} |")
+              f"| {toy['peak_mb']:.0f} / {big['peak_mb']:.0f} | {toy['cpu_s']:.1f} / {big['cpu_s']:.1f} "
+              f"| {toy['lab_cpu_s']:.1f} / {big['lab_cpu_s']:.1f} |")
 
 
 def main() -> None:
@@ -318,7 +328,9 @@ def main() -> None:
         data = child(args.child, args.inventory, args.out, args.max_sessions)
         import resource
 
-        data["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        data["peak_mb"] = usage.ru_maxrss / 1024
+        data["cpu_s"] = usage.ru_utime + usage.ru_stime  # the whole child, imports included
         Path(args.report).write_text(json.dumps(data))
         return
     if args.lab:
