@@ -145,9 +145,29 @@ def _show(args: argparse.Namespace) -> int:
     return 0 if state.is_completed() else 1
 
 
+def _mark_lab(mark: bool) -> int:
+    """Say on the server the commands use whether its devices are a lab (deploy_config's auto_approve)."""
+    server = _use_server()
+    from prefect.variables import Variable
+
+    from nornflow.settings import LAB_VARIABLE
+
+    where = server.api_url if server is not None else "the Prefect server"
+    if mark:
+        Variable.set(LAB_VARIABLE, True, overwrite=True)
+        print(f"{where}: marked as a lab's server ({LAB_VARIABLE}=true): deploy_config's auto_approve works "
+              "here. Mark only a server whose devices are a lab; nornflow server unmark-lab undoes it")
+    else:
+        Variable.unset(LAB_VARIABLE)
+        print(f"{where}: not a lab's server: deploy_config waits for an approver (auto_approve is refused)")
+    return 0
+
+
 def _server(args: argparse.Namespace) -> int:
     from nornflow import localserver
 
+    if args.action in ("mark-lab", "unmark-lab"):
+        return _mark_lab(args.action == "mark-lab")
     if args.action == "stop":
         stopped = localserver.stop()
         if stopped is None:
@@ -255,8 +275,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                     "Prefect's own temporary server instead (slow: 5-15 s per command); a command a pytest test "
                     "runs gets that too, unless NORNFLOW_LOCAL_SERVER=on.",
     )
-    server.add_argument("action", choices=["status", "start", "stop"],
-                        help="status: where it is (exit 1 when none runs); start: start it now; stop: stop it")
+    server.add_argument("action", choices=["status", "start", "stop", "mark-lab", "unmark-lab"],
+                        help="status: where it is (exit 1 when none runs); start: start it now; stop: stop it; "
+                             "mark-lab / unmark-lab: say whether its devices are a lab, where deploy_config's "
+                             "auto_approve works (the server's nornflow_lab variable; a team gateway sets it "
+                             "from its workspace settings instead)")
     server.set_defaults(func=_server)
 
     if _command_of(argv) not in CORE_COMMANDS:
