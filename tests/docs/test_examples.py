@@ -1,4 +1,7 @@
-"""Every Python and shell block in docs/ runs as written, against the lab, from a checkout.
+"""Every Python and shell block in docs/ and in README.md runs as written, against the lab, from a checkout.
+
+README.md is a page of its own here (``README.md``), though mkdocs builds only docs/: its blocks,
+paths and links are checked like the site's, and its links must reach pages that exist.
 
 Each page runs in a sandbox of its own that looks like the repository root (a symlink per
 top-level entry, so ``.venv/bin/nornflow``, ``examples/`` and ``deployments/`` are where the
@@ -24,6 +27,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +39,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
+README = ROOT / "README.md"
 RUNNABLE = {"python": "python", "py": "python", "bash": "shell", "sh": "shell", "shell": "shell"}
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<info>[^\n`]*)$")
 NOTE = re.compile(r"^\s*<!--\s*example:(?P<body>.*?)-->\s*$")
@@ -46,7 +51,8 @@ PARALLEL_PAGES = 3
 
 @dataclass
 class Block:
-    page: str
+    page: str  # "lab.md" for docs/lab.md, "README.md" for the front page
+    source: str  # the file as a reader finds it from the repository root: "docs/lab.md", "README.md"
     line: int
     kind: str  # "python" or "shell"
     code: str
@@ -56,7 +62,7 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"docs/{self.page}:{self.line}"
+        return f"{self.source}:{self.line}"
 
 
 def parse_note(body: str, where: str) -> dict[str, object]:
@@ -81,8 +87,17 @@ def parse_note(body: str, where: str) -> dict[str, object]:
     return note
 
 
+def page_name(path: Path, docs: Path = DOCS) -> tuple[str, str]:
+    """(page, source) of a file: a docs page by its path under docs/, any other file by its name."""
+    if path.is_relative_to(docs):
+        page = str(path.relative_to(docs))
+        return page, f"docs/{page}"
+    return path.name, path.name
+
+
 def blocks_of(path: Path, docs: Path = DOCS) -> list[Block]:
     """The runnable fenced blocks of one page, with their annotations."""
+    page, source = page_name(path, docs)
     lines = path.read_text(encoding="utf-8").splitlines()
     found: list[Block] = []
     i = 0
@@ -103,12 +118,12 @@ def blocks_of(path: Path, docs: Path = DOCS) -> list[Block]:
         i += 1
         if lang not in RUNNABLE:
             continue
-        where = f"docs/{path.relative_to(docs)}:{start + 1}"
+        where = f"{source}:{start + 1}"
         previous = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
         note_match = NOTE.match(previous)
         note = parse_note(note_match["body"], where) if note_match else {"expect": []}
         found.append(Block(
-            page=str(path.relative_to(docs)), line=start + 1, kind=RUNNABLE[lang], code="\n".join(body) + "\n",
+            page=page, source=source, line=start + 1, kind=RUNNABLE[lang], code="\n".join(body) + "\n",
             skip=note.get("skip"),  # type: ignore[arg-type]
             expect=tuple(note["expect"]),  # type: ignore[arg-type]
             pytest=bool(note.get("pytest")),
@@ -117,7 +132,8 @@ def blocks_of(path: Path, docs: Path = DOCS) -> list[Block]:
 
 
 def pages() -> list[Path]:
-    return sorted(p for p in DOCS.rglob("*.md"))
+    """Every page whose examples run: the site's, and the README (the front page on the forge)."""
+    return [*sorted(p for p in DOCS.rglob("*.md")), README]
 
 
 ALL_BLOCKS = [block for page in pages() for block in blocks_of(page)]
@@ -132,6 +148,7 @@ def test_the_docs_carry_examples_and_skip_few() -> None:
     for block in skipped:
         assert block.skip and len(block.skip) > 10, f"{block.where}: a skip needs its reason"
     assert "getting-started.md" in PAGES_WITH_EXAMPLES
+    assert "README.md" in PAGES_WITH_EXAMPLES, "README.md's tour must run"
     # `make demo`/`make test` sync the venv these blocks run from (a demo sync drops the test extras)
     installs = [b.where for b in run if re.search(r"(^|[;&|]\s*)(make|uv|pip)\s", b.code, re.MULTILINE)]
     assert not installs, f"examples that would re-install the running venv must be skipped: {installs}"
@@ -147,6 +164,10 @@ def test_the_parser_reads_annotations_and_refuses_unknown_ones(tmp_path: Path) -
     assert [(b.kind, b.skip, b.expect) for b in found] == [
         ("shell", "needs a Vault server", ()), ("python", None, ("a b", "c")), ("shell", None, ())]
     assert found[2].code == "echo indented\n"
+    front = tmp_path / "README.md"  # outside the docs folder: a page named by its file, as README.md is
+    front.write_text('Intro\n\n```bash\necho front\n```\n', encoding="utf-8")
+    [block] = blocks_of(front, tmp_path / "docs")
+    assert (block.page, block.where) == ("README.md", "README.md:3")
     with pytest.raises(ValueError, match="unknown example annotation"):
         parse_note(' run-it-twice ', "x")
     with pytest.raises(ValueError, match="needs a quoted text"):
@@ -162,6 +183,29 @@ def test_every_path_the_docs_name_exists() -> None:
     assert len(named) > 30
     missing = sorted(p for p in named if "*" not in p and not (ROOT / p).exists())
     assert not missing, f"docs name paths that do not exist: {missing}"
+
+
+LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*$", re.MULTILINE)
+
+
+def anchors(page: Path) -> set[str]:
+    """The heading anchors of a page, slugged as Python-Markdown's toc does (lower case, words, dashes)."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return {re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", m["title"]).strip().lower())
+            for m in HEADING.finditer(text)}
+
+
+def test_the_readme_links_to_docs_pages_that_exist() -> None:
+    """mkdocs checks the site's links; the README is not in the site, so its links are checked here."""
+    targets = [m["target"] for m in LINK.finditer(README.read_text(encoding="utf-8"))]
+    local = [t for t in targets if not re.match(r"^[a-z][a-z+.-]*:", t)]
+    assert len(local) >= 10, f"the README links to only {len(local)} pages: {local}"
+    for target in local:
+        path, _, anchor = target.partition("#")
+        assert re.fullmatch(r"docs/[\w./-]+\.md", path), f"README.md: {target} is not a relative link to docs/*.md"
+        assert (ROOT / path).is_file(), f"README.md links to {path}, which does not exist"
+        assert not anchor or anchor in anchors(ROOT / path), f"README.md links to {target}: no such heading"
 
 
 @pytest.fixture(scope="module")
@@ -202,8 +246,9 @@ def run_block(block: Block, cwd: Path, env: dict[str, str], index: int) -> str:
     return output
 
 
-def run_page(page: str, base: Path, env: dict[str, str]) -> int:
-    """Run one page's blocks in order in a sandbox of its own; the number of blocks run."""
+def run_page(page: str, base: Path, env: dict[str, str]) -> tuple[int, float]:
+    """Run one page's blocks in order in a sandbox of its own; the number of blocks run, and the seconds."""
+    started = time.monotonic()
     cwd = sandbox(base / page.replace("/", "_").removesuffix(".md"))
     env = {**env, "HOME": str(cwd / "home")}
     ran = 0
@@ -215,11 +260,12 @@ def run_page(page: str, base: Path, env: dict[str, str]) -> int:
     finally:  # a block that failed between `lab up` and `lab down` leaves a lab process behind
         subprocess.run([str(ROOT / ".venv" / "bin" / "nornflow"), "lab", "down"], cwd=cwd, env=env,
                        capture_output=True, timeout=60)
-    return ran
+    return ran, time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
-def page_runs(docs_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[int]]]:
+def page_runs(docs_env: dict[str, str],
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[tuple[int, float]]]]:
     """Every page's run, started at once on a few threads: the blocks mostly wait on processes
     (imports, SSH sessions, the Prefect server), so three pages at a time take about half as long."""
     base = tmp_path_factory.mktemp("docs")
@@ -237,5 +283,7 @@ def page_runs(docs_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES)
-def test_page_examples_run(page: str, page_runs: dict[str, Future[int]]) -> None:
-    assert page_runs[page].result(timeout=BLOCK_TIMEOUT * 10) > 0
+def test_page_examples_run(page: str, page_runs: dict[str, Future[tuple[int, float]]]) -> None:
+    ran, seconds = page_runs[page].result(timeout=BLOCK_TIMEOUT * 10)
+    print(f"{page}: {ran} examples in {seconds:.1f} s")  # shown with -s (-rP)
+    assert ran > 0
