@@ -25,24 +25,23 @@ from typing import Any
 
 from nornflow.tasks.platforms import device_platform
 
+_TRAILING = re.compile(r"[ \t]+\n")
+_BLANK = re.compile(r"\n{2,}")
+_TOP = re.compile(r"\n(?=[^ \t])")
+
 
 def split_blocks(text: str) -> list[str]:
-    """Top-level blocks of ``text``: a line at column 0 with the indented lines under it, whitespace-normalised."""
-    found: list[list[str]] = []
-    for raw in text.splitlines():
-        body = " ".join(raw.split())
-        if not body:
-            continue
-        line = " " * (len(raw) - len(raw.lstrip())) + body
-        if line[0] != " " or not found:
-            found.append([line])
-        else:
-            found[-1].append(line)
-    return ["\n".join(block) + "\n" for block in found]
+    """Top-level blocks of ``text``: a line at column 0 with the indented lines under it, as typed (trailing
+    spaces and blank lines aside). Blocks that differ only in spacing do not cancel; they are compared
+    by hier-config like any other (slower, never wrong)."""
+    if " \n" in text or "\t\n" in text:  # device reads are stripped already: skip the costly pass then
+        text = _TRAILING.sub("\n", text)
+    body = _BLANK.sub("\n", text).strip("\n")
+    return [block + "\n" for block in _TOP.split(body) if block.strip()] if body else []
 
 
 def _head(block: str) -> str:
-    return block.split("\n", 1)[0]
+    return " ".join(block.split("\n", 1)[0].split())
 
 
 def _matches(rule: Any, text: str) -> bool:
