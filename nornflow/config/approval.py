@@ -42,9 +42,10 @@ class Decision(BaseModel):
         return self.verdict == "approved"
 
     def markdown(self) -> str:
-        icon = {"approved": "✅", "rejected": "🛑", "refused": "⛔", "timed-out": "⌛"}[self.verdict]
+        # Words, not emoji: a UI without an emoji font draws those as empty boxes.
+        verdict = self.verdict if self.approved else f"**{self.verdict.upper()}**"
         lines = [
-            f"## {icon} Plan `{self.plan_hash}` {self.verdict}", "",
+            f"## Plan `{self.plan_hash}` {verdict}", "",
             "| plan hash | verdict | by | at (UTC) | comment |", "|---|---|---|---|---|",
             f"| `{self.plan_hash}` | {self.verdict} | {self.approver or '(not given)'} | {self.decided_at} "
             f"| {self.comment.replace('|', '/')} |",
