@@ -242,12 +242,11 @@ class Gateway:
         decided = await self.decide(request, upstream, api_path, principal)
         if isinstance(decided, Refusal):
             return self.deny(request, workspace, principal.user, decided.status, decided.reason, origin=origin)
+        deployment = decided.match.params.get("id") if decided.match.route.template.startswith("/deployments/") \
+            else None
+        where = {"route": decided.match.display, **({"deployment": deployment} if deployment else {})}
         for override in decided.overrides:
-            self.record(request, workspace, principal.user, "change.override", 200,
-                        {**override, "route": decided.match.display, **({"deployment": decided.match.params["id"]}
-                                                                        if "{id}" in decided.match.display
-                                                                        and "/deployments/" in decided.match.display
-                                                                        else {})})
+            self.record(request, workspace, principal.user, "change.override", 200, {**override, **where})
         return await self.forward(request, upstream, principal, decided.body, verdict=decided.verdict,
                                   match=decided.match, approval=decided.approval, origin=origin)
 
@@ -261,7 +260,7 @@ class Gateway:
         if match is not None and match.display == "POST /events" and claims_audit(body.value):
             return Refusal(403, "nornflow.audit.* events are written by the gateway only")
         verdict = authorize(request.method, api_path, parse_qsl(request.url.query, keep_blank_values=True),
-                            body.value, principal.perms)
+                            body.value, principal.perms, match=match)
         if not verdict.allowed or match is None:
             return Refusal(verdict.status, verdict.reason)
         if verdict.check_not_paused and await self._is_paused(upstream, verdict.check_not_paused):

@@ -1,16 +1,14 @@
 """Request hygiene shared by every gateway route: paths, bodies, origins and response headers.
 
 These are the parser tricks a naive gate misses (see the research notes): an encoded ``/``
-that the server decodes after the gate looked, duplicate JSON keys where the gate reads the
-first and the server the last, oversized bodies. Each is refused before any decision is made.
+that the server decodes after the gate looked, or a dot segment. Each is refused before any
+decision is made; bodies are read as Prefect reads them in :mod:`.request`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Iterable, Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -46,29 +44,6 @@ def check_path(raw_path: bytes) -> None:
     segments = raw_path.split(b"/")[1:]
     if any(segment in (b".", b"..") for segment in segments) or b"//" in raw_path:
         raise BadRequest(400, "'.', '..' and empty segments in a path are refused")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise BadRequest(400, f"duplicate JSON key {key!r} is refused: send each key once")
-        seen[key] = value
-    return seen
-
-
-def parse_json(body: bytes, content_type: str) -> Any:
-    """The body as JSON (None when empty); duplicate keys and invalid JSON are refused."""
-    if not body.strip():
-        return None
-    if content_type and "json" not in content_type.lower():
-        raise BadRequest(415, f"content type {content_type!r} is not accepted by the API: send application/json")
-    try:
-        return json.loads(body, object_pairs_hook=_no_duplicates)
-    except BadRequest:
-        raise
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, f"the body is not valid JSON ({exc.__class__.__name__})") from None
 
 
 def origin_of(url: str) -> str:

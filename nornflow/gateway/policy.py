@@ -358,15 +358,10 @@ def match_route(method: str, path: str) -> RouteMatch | None:
     return None
 
 
-def _match(method: str, path: str) -> tuple[_Route, Mapping[str, str]] | None:
-    found = match_route(method, path)
-    return (found.route, found.params) if found else None
-
-
 def classify(method: str, path: str) -> tuple[str, Perm] | None:
     """(route template, base permission) for a request, or None when the gateway does not know it."""
-    matched = _match(method, path)
-    return (matched[0].display, matched[0].primary) if matched else None
+    found = match_route(method, path)
+    return (found.display, found.route.primary) if found else None
 
 
 def websocket_permission(path: str) -> Perm | None:
@@ -513,12 +508,13 @@ def _needs_text(group: frozenset[Perm]) -> str:
 
 
 def authorize(method: str, path: str, query: Sequence[tuple[str, str]], body: Any,
-              perms: frozenset[Perm]) -> Verdict:
-    """Decide one API request; ``path`` is relative to the API root and percent-decoded once."""
-    matched = _match(method, path)
-    if matched is None:
+              perms: frozenset[Perm], *, match: RouteMatch | None = None) -> Verdict:
+    """Decide one API request; ``path`` is relative to the API root and percent-decoded once.
+    ``match``: the caller's :func:`match_route` of the same request, so it is matched once."""
+    found = match or match_route(method, path)
+    if found is None:
         return Verdict(False, 403, f"route not classified by the NornFlow gateway: {method} {path}", "", None)
-    route, params = matched
+    route, params = found.route, found.params
     try:
         secrets = _secrets_requested(query, body)
         rule = _RULES[route.rule] if route.rule else None

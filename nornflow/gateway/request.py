@@ -21,7 +21,7 @@ import asyncio
 import email.message
 import json
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -54,11 +54,10 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 @dataclass(frozen=True)
 class Body:
-    """A request body: ``value`` as Prefect parses it (None when there is none) and the bytes to forward."""
+    """A request body: ``value`` as Prefect parses it (None when there is none); forwarded as :meth:`canonical`."""
 
     value: Any = None
     present: bool = False
-    raw: bytes = field(default=b"", repr=False)
 
     def canonical(self) -> bytes:
         """The body to forward: re-serialised from the parsed value (ASCII JSON), or nothing."""
@@ -97,7 +96,7 @@ def parse_body(raw: bytes, content_type: str) -> Body:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(400, f"the body is not valid JSON ({exc.__class__.__name__})") from None
-    return Body(value, True, raw)
+    return Body(value, True)
 
 
 def quote_path(path: str) -> str:
