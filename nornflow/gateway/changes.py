@@ -58,7 +58,8 @@ def guard_change_parameters(payload: Any, user: str, perms: frozenset[Perm], *,
 _APPROVER_DEFAULTS = ("override_reason", "resume_of")
 
 
-def _schema_defaults(schema: Any) -> dict[str, Any]:
+def schema_defaults(schema: Any) -> dict[str, Any]:
+    """The ``default`` of each property of a deployment's ``parameter_openapi_schema``."""
     properties = schema.get("properties") if isinstance(schema, dict) else None
     if not isinstance(properties, dict):
         return {}
@@ -77,7 +78,7 @@ def guard_deployment_defaults(payload: Any, user: str,
     if not isinstance(payload, dict):
         return None, []
     parameters = payload.get("parameters")
-    found: dict[str, Any] = dict(_schema_defaults(payload.get("parameter_openapi_schema")))
+    found: dict[str, Any] = dict(schema_defaults(payload.get("parameter_openapi_schema")))
     if isinstance(parameters, dict):
         found.update({k: v for k, v in parameters.items() if k in (*_APPROVER_DEFAULTS, "override_by")})
     wanted = [name for name in _APPROVER_DEFAULTS if found.get(name) not in (None, "") and

@@ -15,7 +15,7 @@ from typing import Any
 from nornflow.gateway.auth import Principal
 from nornflow.gateway.blocks import ROUTES as BLOCK_ROUTES
 from nornflow.gateway.blocks import check_block_write
-from nornflow.gateway.changes import guard_change_parameters, guard_deployment_defaults
+from nornflow.gateway.changes import guard_change_parameters, guard_deployment_defaults, schema_defaults
 from nornflow.gateway.http import BadRequest
 from nornflow.gateway.parameters import (
     LAB_VARIABLE,
@@ -25,7 +25,6 @@ from nornflow.gateway.parameters import (
     runner_refusal,
     runner_settable,
     same,
-    schema_defaults,
     truthy,
 )
 from nornflow.gateway.policy import RouteMatch

@@ -60,14 +60,6 @@ def truthy(value: Any) -> bool:
         return True
 
 
-def schema_defaults(schema: Any) -> dict[str, Any]:
-    """The ``default`` of each property of a deployment's ``parameter_openapi_schema``."""
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(properties, dict):
-        return {}
-    return {name: spec["default"] for name, spec in properties.items() if isinstance(spec, dict) and "default" in spec}
-
-
 def same(a: Any, b: Any) -> bool:
     """JSON equality (``1 == True == 1.0`` in Python, not in a flow's parameters)."""
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
