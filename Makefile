@@ -29,14 +29,20 @@ $(VENV)/.test-installed: uv.lock pyproject.toml Makefile | $(UV)
 demo: $(VENV)/.demo-installed
 	$(BIN)/nornflow demo
 
-# The browser tests drive Debian's chromium; install it where it is missing (CI runs as root).
-BROWSER := /usr/bin/chromium
-$(BROWSER):
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# Servers and clients the tests run, from Debian, installed where one is missing (CI runs as root):
+# chromium (the browser tests), openssh-server (a real bastion in front of the lab), slapd and
+# ldap-utils (a real directory for team mode), prometheus (scrapes the gateway's /metrics).
+DEBIAN_PACKAGES := chromium openssh-server slapd ldap-utils prometheus
+DEBIAN_STAMP := $(TOOLS)/.debian-installed
+$(DEBIAN_STAMP): Makefile
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing from Debian: $$missing"; apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	mkdir -p $(TOOLS) && touch $@
 
 # Two pytest workers (pytest-xdist), a test file per worker: most tests wait on servers, flows and
 # schedules, so two at a time take about 60% of the serial time on this 2-core machine.
-test: $(VENV)/.test-installed | $(BROWSER)
+test: $(VENV)/.test-installed $(DEBIAN_STAMP)
 	$(BIN)/ruff check nornflow flows tests bench blocks
 	$(BIN)/mypy
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet

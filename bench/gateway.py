@@ -37,7 +37,7 @@ apply_prefect_defaults()
 def backup(inventory: Path, out: Path, api_url: str, auth: str) -> tuple[float, int]:
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    from nornflow.engine import result_of
+    from nornflow.engine.run import result_of
     from nornflow.flows import backup_configs
 
     with temporary_settings({PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: auth}):

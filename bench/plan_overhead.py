@@ -68,9 +68,9 @@ def ok_hosts(value: Any) -> int:
 def build_direct() -> Any:
     from prefect import flow
 
-    from nornflow.engine import run_task
+    from nornflow.engine.run import run_task
     from nornflow.flows import backup_configs, check_compliance, show_commands
-    from nornflow.inventory import HostFilter, load_nornir
+    from nornflow.inventory.load import HostFilter, load_nornir
     from nornflow.plan.planner import waves
     from nornflow.tasks import show_commands as show_task
 

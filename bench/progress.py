@@ -42,7 +42,7 @@ def child(side: str, inventory: str, out: str) -> dict[str, Any]:
 
     apply_prefect_defaults()
     os.environ["NORNFLOW_MONITOR"] = side
-    from nornflow.engine import result_of
+    from nornflow.engine.run import result_of
     from nornflow.flows import backup_configs
 
     started = time.perf_counter()

@@ -83,7 +83,7 @@ def _send_and_close(task: Any, command: str) -> Any:
 
 def config_child(variant: str, inventory: str, out: str, sessions: int) -> dict[str, Any]:
     """One big-config run: backup_configs or a one-line deploy_config on one half of the lab."""
-    from nornflow.engine import result_of
+    from nornflow.engine.run import result_of
     from nornflow.flows import backup_configs, deploy_config
 
     lab = json.loads((Path(inventory) / "bench-lab.json").read_text())
@@ -101,7 +101,7 @@ def config_child(variant: str, inventory: str, out: str, sessions: int) -> dict[
     if kind == "deploy":  # untimed: take the line out again, so every run is the same one-line change
         from nornir_scrapli.tasks import send_configs
 
-        from nornflow.inventory import load_nornir
+        from nornflow.inventory.load import load_nornir
 
         nr = load_nornir(inventory, num_workers=sessions).filter(filter_func=lambda h: h.name in lab[half])
         reset = nr.run(task=send_configs, configs=[f"no {ONE_LINE}"])
@@ -151,7 +151,7 @@ def child(variant: str, inventory: str, out: str, sessions: int) -> dict[str, An
     counts = _count_api_calls()
     if variant in CONFIG_VARIANTS:
         return config_child(variant, inventory, out, sessions)
-    from nornflow.inventory import load_nornir
+    from nornflow.inventory.load import load_nornir
 
     if variant.startswith("nornir"):
         from nornir_scrapli.tasks import send_command
@@ -173,7 +173,7 @@ def child(variant: str, inventory: str, out: str, sessions: int) -> dict[str, An
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId
 
-    from nornflow.engine import result_of
+    from nornflow.engine.run import result_of
     from nornflow.flows import backup_configs
 
     if variant == "sharded":  # the parent run of the deployment, executed here as a worker's process would

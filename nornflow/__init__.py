@@ -8,14 +8,14 @@ no server telemetry, a longer start-up timeout for the embedded server) to every
 user has not set, so a script that imports the library runs like the ``nornflow`` CLI.
 """
 
+from nornflow.engine.records import HostRecord, RunResult
 from nornflow.exceptions import (
     FailureBudgetExceeded,
     HostSelectionError,
     InventoryError,
     NornFlowError,
 )
-from nornflow.inventory import HostFilter, load_nornir
-from nornflow.records import HostRecord, RunResult
+from nornflow.inventory.load import HostFilter, load_nornir
 from nornflow.settings import apply_prefect_defaults
 
 apply_prefect_defaults()  # nothing above imports Prefect (a unit test keeps it so)
@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     # The engine imports Prefect; load it only when asked for.
     if name in ("run_task", "final_state"):
-        from nornflow import engine
+        from nornflow.engine import run as engine
 
         return getattr(engine, name)
     raise AttributeError(name)

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nornflow.change.exceptions import CalendarError
-from nornflow.yamlfile import load_yaml
+from nornflow.utilities.yamlfile import load_yaml
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ENV_CALENDAR = "NORNFLOW_CHANGE_CALENDAR"

@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from nornflow.redaction import redact, redact_text
 from nornflow.secrets.credentials import REFS_KEY
+from nornflow.secrets.redaction import redact, redact_text
 from nornflow.secrets.reference import is_reference, parse_chain
 
 if TYPE_CHECKING:
-    from nornflow.backup import Change
+    from nornflow.config.backups import Change
 
 PACKAGES = ("nornflow-netops", "prefect", "nornir", "nornir-scrapli", "scrapli", "hier-config", "jinja2",
             "networkx", "paramiko")
@@ -392,10 +392,10 @@ def inventory_record(inventory: str | Path) -> tuple[Source, list[str]]:
     defaults parsed from the same bytes to find the references (credentials and any data).
     A source of truth (Nautobot, NetBox) is loaded as the run loads it and hashed per device.
     """
-    from nornflow.sources import source_spec
+    from nornflow.inventory.sources import source_spec
 
     if source_spec(inventory) is not None:
-        from nornflow.inventory import load_nornir
+        from nornflow.inventory.load import load_nornir
 
         return loaded_inventory(load_nornir(inventory), str(inventory))
     import yaml
@@ -462,13 +462,15 @@ def publish_record(record: RunRecord, artifact_key: str, backup_dir: str | Path 
     """The ``<artifact_key>-record`` artifact; with ``backup_dir``, the JSON committed there (its commit)."""
     from prefect.artifacts import create_markdown_artifact
 
-    from nornflow.reporting import artifact_key as valid_key  # "backup-configs site=fra" (a shard) -> a valid key
+    from nornflow.monitor.artifacts import (
+        artifact_key as valid_key,  # "backup-configs site=fra" (a shard) -> a valid key
+    )
 
     create_markdown_artifact(key=valid_key(f"{artifact_key}-record"), markdown=record.markdown(),
                              description=f"reproducibility record of {record.flow}")
     if backup_dir is None:
         return None
-    from nornflow.backup import BackupStore, Change, atomic_write
+    from nornflow.config.backups import BackupStore, Change, atomic_write
 
     store = BackupStore(backup_dir)
     path = store.directory / f"nornflow-run-{record.flow_run_id or 'local'}.json"
@@ -499,11 +501,11 @@ def backup_record(flow: str, inventory: str | Path, directory: str | Path) -> tu
     """The run's record written beside the configs as ``nornflow-run-<id>.json``, not yet committed.
 
     Returns the record (publish it with :func:`publish_record`) and the store
-    :class:`~nornflow.backup.Change` to pass to the same ``BackupStore.commit`` as the configs, so
+    :class:`~nornflow.config.backups.Change` to pass to the same ``BackupStore.commit`` as the configs, so
     the record costs no commit of its own (and no fsync: the commit flushes it). Milliseconds
     at 100 devices: git is read from its files, package versions once per process.
     """
-    from nornflow.backup import Change, atomic_write
+    from nornflow.config.backups import Change, atomic_write
 
     record = build_record(flow, inventory=inventory)
     path = Path(directory).expanduser().resolve() / f"nornflow-run-{record.flow_run_id or 'local'}.json"

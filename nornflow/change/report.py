@@ -10,8 +10,8 @@ from __future__ import annotations
 from prefect.events import emit_event
 
 from nornflow.change.windows import WindowCheck
-from nornflow.records import HostRecord
-from nornflow.redaction import redact_text
+from nornflow.engine.records import HostRecord
+from nornflow.secrets.redaction import redact_text
 
 OVERRIDE = "nornflow.change.override"
 OUTSIDE = "nornflow.change.outside-window"
@@ -35,7 +35,7 @@ def publish_window(verdict: WindowCheck, flow_key: str) -> None:
     """The ``<flow_key>-window`` artifact, and the override/outside events."""
     from prefect.artifacts import create_markdown_artifact
 
-    from nornflow.reporting import artifact_key
+    from nornflow.monitor.artifacts import artifact_key
 
     create_markdown_artifact(key=artifact_key(f"{flow_key}-window"), markdown=window_markdown(verdict),
                              description=f"change windows: {verdict.summary()}")

@@ -38,18 +38,18 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from nornflow.backup import BackupStore
 from nornflow.change.exceptions import LedgerError, ResumeError
 from nornflow.change.windows import WindowCheck, WindowGuard
+from nornflow.config.backups import BackupStore
 from nornflow.config.exceptions import StalePlan
 from nornflow.config.ledger import FINAL, IN_FLIGHT, Ledger, owner, process_alive
 from nornflow.config.plan import DevicePlan
 from nornflow.config.remediation import config_hash
 from nornflow.config.tasks import apply_config, plan_config, restore, verify
 from nornflow.deploy.locks import DEVICE_LOCKS, ensure_device_locks, lock_name
-from nornflow.engine import run_task
-from nornflow.explain import describe_error
-from nornflow.records import HostRecord, RunResult
+from nornflow.engine.explain import describe_error
+from nornflow.engine.records import HostRecord, RunResult
+from nornflow.engine.run import run_task
 
 
 def lines_hash(lines: Sequence[str]) -> str:

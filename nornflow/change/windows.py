@@ -239,7 +239,7 @@ def check(nornir: Any, hosts: Iterable[str] | None = None, calendar: ChangeCalen
           margin_minutes: int | None = None) -> WindowCheck:
     """The window decision of each host of a Nornir object (or inventory path), before a push."""
     if isinstance(nornir, (str, Path)):
-        from nornflow.inventory import load_nornir
+        from nornflow.inventory.load import load_nornir
 
         nornir = load_nornir(nornir)
     inventory = nornir.inventory.hosts
@@ -266,7 +266,7 @@ class WindowGuard:
     def check(self, nornir: Any, hosts: Iterable[str] | None = None) -> WindowCheck:
         """Every selected host's decision now (:func:`clock`), with this guard's calendar and override."""
         if isinstance(nornir, (str, Path)):
-            from nornflow.inventory import load_nornir
+            from nornflow.inventory.load import load_nornir
 
             nornir = load_nornir(nornir)
         inventory = nornir.inventory.hosts

@@ -14,7 +14,7 @@ from typing import Literal
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
-from nornflow.redaction import redact_text
+from nornflow.secrets.redaction import redact_text
 
 
 class PlanApproval(RunInput):

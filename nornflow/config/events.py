@@ -8,8 +8,8 @@ from typing import Any
 
 from prefect.events import emit_event
 
-from nornflow.redaction import redact
-from nornflow.resources import device_resource
+from nornflow.monitor.resources import device_resource
+from nornflow.secrets.redaction import redact
 
 APPLIED = "nornflow.config.applied"
 ROLLED_BACK = "nornflow.config.rolled-back"

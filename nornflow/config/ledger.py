@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from nornflow.config.exceptions import LedgerError
-from nornflow.redaction import redact, redact_text
+from nornflow.secrets.redaction import redact, redact_text
 
 #: States after which a device needs nothing more from this run.
 FINAL = frozenset({"verified", "rolled-back", "rollback-failed", "stale", "undone"})
@@ -175,7 +175,7 @@ class Ledger:
 
     def commit(self, message: str) -> str | None:
         """Commit the ledger file to its backup repository; ``None`` when git holds it already."""
-        from nornflow.backup import BackupStore, Change
+        from nornflow.config.backups import BackupStore, Change
 
         with _lock(self.path):
             _LAST_COMMIT[str(self.path)] = time.monotonic()

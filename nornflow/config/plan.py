@@ -12,7 +12,7 @@ import json
 
 from pydantic import BaseModel, Field
 
-from nornflow.redaction import redact_text
+from nornflow.secrets.redaction import redact_text
 
 MAX_PLAN_CHARS = 200_000
 

@@ -29,8 +29,8 @@ from nornflow.config.plan import DevicePlan
 from nornflow.config.push import push
 from nornflow.config.remediation import changed_trees, config_hash, diff_of, remediation, remediation_of
 from nornflow.config.render import Renderer
-from nornflow.explain import describe_error
-from nornflow.redaction import MASK, redact_text
+from nornflow.engine.explain import describe_error
+from nornflow.secrets.redaction import MASK, redact_text
 from nornflow.tasks.backup import get_running_config
 from nornflow.tasks.platforms import device_platform
 

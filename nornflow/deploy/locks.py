@@ -1,7 +1,7 @@
 """Per-device locks: one Prefect global concurrency limit of 1 per device, ``device:<host>``.
 
 A flow that changes devices passes ``session_limits=DEVICE_LOCKS`` to
-:func:`nornflow.engine.run_task`; each host's session then holds its device's slot, so two
+:func:`nornflow.engine.run.run_task`; each host's session then holds its device's slot, so two
 different flows (a config push and a remediation plan, say) never change one device at
 the same time, while different devices still run in parallel. The limits must exist on
 the server before such a run: :func:`ensure_device_locks` creates the missing ones
@@ -36,7 +36,7 @@ def lock_name(host: str) -> str:
 def inventory_hosts(inventory: str | Path) -> list[str]:
     """Host names of an inventory (a SimpleInventory directory or a source such as Nautobot), without
     connecting to a device or resolving a secret."""
-    from nornflow.inventory import load_nornir
+    from nornflow.inventory.load import load_nornir
 
     return sorted(load_nornir(inventory).inventory.hosts)
 

@@ -17,9 +17,9 @@ from nornflow.change.record import record_run
 from nornflow.config import events
 from nornflow.config.render import Renderer
 from nornflow.config.tasks import check_config
-from nornflow.engine import final_state, run_task
-from nornflow.records import RunResult
-from nornflow.reporting import diffs_markdown, publish_markdown, publish_run, publish_table
+from nornflow.engine.records import RunResult
+from nornflow.engine.run import final_state, run_task
+from nornflow.monitor.artifacts import diffs_markdown, publish_markdown, publish_run, publish_table
 
 FLOW = "check-compliance"
 

@@ -26,7 +26,6 @@ from prefect.flow_runs import pause_flow_run
 from prefect.states import Cancelled, Failed
 from prefect.variables import Variable
 
-from nornflow.backup import BackupStore
 from nornflow.change.calendar import calendar_path
 from nornflow.change.record import record_run
 from nornflow.change.report import emit_window_events, outside_records, publish_window, window_markdown
@@ -34,15 +33,16 @@ from nornflow.change.resume import fingerprints, resume_run
 from nornflow.change.windows import Override, WindowCheck, WindowGuard
 from nornflow.config import events
 from nornflow.config.approval import Decision, PlanApproval, auto_approval, decide
+from nornflow.config.backups import BackupStore
 from nornflow.config.ledger import Ledger
 from nornflow.config.plan import ConfigPlan, DevicePlan
 from nornflow.config.render import Renderer
 from nornflow.config.tasks import apply_config, plan_config
 from nornflow.deploy.locks import DEVICE_LOCKS, ensure_device_locks
-from nornflow.engine import final_state, run_task
+from nornflow.engine.records import HostRecord, RunResult
+from nornflow.engine.run import final_state, run_task
+from nornflow.monitor.artifacts import publish_markdown, publish_run
 from nornflow.monitor.device_events import emit_run_events
-from nornflow.records import HostRecord, RunResult
-from nornflow.reporting import publish_markdown, publish_run
 from nornflow.settings import LAB_VARIABLE
 
 FLOW = "deploy-config"

@@ -10,8 +10,8 @@ from typing import Any
 from prefect import State, flow
 
 from nornflow.change.record import record_run
-from nornflow.engine import final_state, run_task
-from nornflow.reporting import publish_run
+from nornflow.engine.run import final_state, run_task
+from nornflow.monitor.artifacts import publish_run
 from nornflow.tasks import show_commands as show_task
 
 

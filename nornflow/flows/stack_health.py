@@ -13,8 +13,8 @@ from __future__ import annotations
 from prefect import State, flow, get_run_logger, runtime
 from prefect.states import Completed
 
+from nornflow.monitor.artifacts import publish_markdown, publish_table
 from nornflow.monitor.health import HealthOptions, emit_degraded, markdown, rows, run_checks, summary
-from nornflow.reporting import publish_markdown, publish_table
 
 
 @flow(name="stack_health", log_prints=True)

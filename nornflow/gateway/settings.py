@@ -39,7 +39,7 @@ from pydantic_settings import (
 )
 
 from nornflow.gateway.errors import GatewaySettingsError, InvalidNameError, UnknownWorkspaceError
-from nornflow.yamlfile import load_yaml
+from nornflow.utilities.yamlfile import load_yaml
 
 ENV_PREFIX = "NORNFLOW_"
 CONFIG_ENV = "NORNFLOW_CONFIG"

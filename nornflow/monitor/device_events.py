@@ -1,6 +1,6 @@
 """One Prefect event per device per run: the Event Feed filtered on a device is its history.
 
-Every engine flow ends through :func:`nornflow.engine.final_state`, which calls
+Every engine flow ends through :func:`nornflow.engine.run.final_state`, which calls
 :func:`emit_run_events` with the run's final records (after the flow has set ``changed``,
 e.g. a backup that found a new config), so each device gets exactly one event per flow
 run; a plan's task steps emit theirs at the end of the step. A flow of your own that
@@ -34,10 +34,10 @@ import threading
 import time
 from typing import Any
 
+from nornflow.engine.records import HostRecord, RunResult
 from nornflow.monitor import enabled, flush_before_threads_stop
-from nornflow.records import HostRecord, RunResult
-from nornflow.redaction import redact, redact_text
-from nornflow.resources import device_resource, flow_resource
+from nornflow.monitor.resources import device_resource, flow_resource
+from nornflow.secrets.redaction import redact, redact_text
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from nornflow.monitor.probes import Check, api, backup_repo, concurrency_limits, devices, machine, secret_blocks
 from nornflow.monitor.probes import work_pools as pool_checks
-from nornflow.redaction import redact, redact_text
+from nornflow.secrets.redaction import redact, redact_text
 
 DEGRADED = "nornflow.health.degraded"
 RESOURCE_PREFIX = "nornflow.health."

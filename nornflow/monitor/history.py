@@ -28,7 +28,7 @@ from typing import Any
 from nornflow.config.events import APPLIED, COMPLIANT, DRIFT
 from nornflow.monitor.device_events import CHANGED, FAILED, GOOD
 from nornflow.monitor.report import History, RunFact, Window
-from nornflow.resources import DEVICE_PREFIX, FLOW_PREFIX
+from nornflow.monitor.resources import DEVICE_PREFIX, FLOW_PREFIX
 
 TERMINAL = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]
 PAGE = 200

@@ -151,8 +151,8 @@ def secret_blocks(client: Any) -> list[Check]:
     """Every block document of every secret backend answers its ``health_check()``."""
     from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
-    from nornflow.redaction import redact_text
     from nornflow.secrets.backends import BackendRegistry, HealthCheckable
+    from nornflow.secrets.redaction import redact_text
 
     registry = BackendRegistry()
     checks = []
@@ -186,7 +186,7 @@ def _register_secrets(block: Any) -> None:
     """Mask the block's own secret fields (tokens, keys) in whatever its health check says."""
     from pydantic import SecretStr
 
-    from nornflow.redaction import register
+    from nornflow.secrets.redaction import register
 
     for name in getattr(type(block), "model_fields", {}):
         value = getattr(block, name, None)
@@ -244,7 +244,7 @@ def _probe(name: str, address: str, port: int, timeout: float) -> str | None:
 
 def devices(inventory: str, sample: int = 5, names: list[str] | None = None, timeout: float = 3.0) -> Check:
     """A random sample of the inventory's devices (or ``names``) answers SSH on its port."""
-    from nornflow.inventory import load_nornir
+    from nornflow.inventory.load import load_nornir
 
     hosts = load_nornir(inventory).inventory.hosts
     chosen = [n for n in names if n in hosts] if names else random.sample(sorted(hosts), min(sample, len(hosts)))

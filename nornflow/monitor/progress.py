@@ -27,9 +27,9 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+from nornflow.engine.records import HostRecord
 from nornflow.monitor import device_events, enabled, flush_before_threads_stop
-from nornflow.records import HostRecord
-from nornflow.redaction import redact_text
+from nornflow.secrets.redaction import redact_text
 
 log = logging.getLogger(__name__)
 

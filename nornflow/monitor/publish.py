@@ -21,7 +21,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from nornflow.monitor import charts, svg
 from nornflow.monitor.report import DeviceRow, FleetReport
-from nornflow.redaction import redact, redact_text
+from nornflow.secrets.redaction import redact, redact_text
 
 #: Devices listed by name in the summary's lists (the tables hold them all).
 LIST_LIMIT = 50

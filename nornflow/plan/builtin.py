@@ -19,7 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 
 from nornflow.exceptions import PlanError
-from nornflow.redaction import redact, redact_text
+from nornflow.secrets.redaction import redact, redact_text
 
 
 def _cell(text: object) -> str:

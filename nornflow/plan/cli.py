@@ -2,7 +2,7 @@
 
 Validate and show never import Prefect (they stay fast); run does. Each handler
 returns the process exit code: 0 ok, 1 the plan ran and something failed; an invalid
-plan or input raises a NornFlowError, which :func:`nornflow.cli.main` prints as one
+plan or input raises a NornFlowError, which :func:`nornflow.cli.commands` prints as one
 line and turns into exit code 2.
 """
 
@@ -58,7 +58,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plan = planned.plan
     checked = ""
     if plan.inventory and not args.no_inventory:
-        from nornflow.inventory import HostFilter, load_nornir
+        from nornflow.inventory.load import HostFilter, load_nornir
 
         nr = load_nornir(plan.inventory)
         hosts = check_selections(

@@ -39,9 +39,10 @@ from prefect.events import emit_event
 from prefect.exceptions import ObjectNotFound
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from nornflow.engine.explain import describe_error
+from nornflow.engine.records import HostRecord
 from nornflow.exceptions import PlanError
-from nornflow.explain import describe_error
-from nornflow.inventory import HostFilter, load_nornir
+from nornflow.inventory.load import HostFilter, load_nornir
 from nornflow.plan import render
 from nornflow.plan.model import HostSelection, Plan, Step
 from nornflow.plan.outcome import (
@@ -60,8 +61,7 @@ from nornflow.plan.store import load_outcome as load_outcome  # re-exported: its
 from nornflow.plan.store import save_outcome
 from nornflow.plan.undo import WaveRun, publish_undo, undo_steps
 from nornflow.plan.windows import calendar_of, generation_stop, is_change
-from nornflow.records import HostRecord
-from nornflow.redaction import redact_text
+from nornflow.secrets.redaction import redact_text
 
 
 @dataclass

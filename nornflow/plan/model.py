@@ -15,9 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nornflow.engine.records import parse_budget
 from nornflow.exceptions import PlanError
-from nornflow.records import parse_budget
-from nornflow.yamlfile import load_yaml
+from nornflow.utilities.yamlfile import load_yaml
 
 Condition = Literal["success", "failure", "always"]
 Mode = Literal["parallel", "sequential", "waves"]

@@ -19,10 +19,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from nornflow.engine.records import HostRecord
 from nornflow.exceptions import PlanError
 from nornflow.plan.model import HostSelection, Plan
 from nornflow.plan.planner import StepState
-from nornflow.records import HostRecord
 
 OUTCOME_MARKER = "nornflow-plan-outcome"
 #: Host records per step in the outcome artifact (failed first); the full record holds them all.

@@ -24,9 +24,10 @@ from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 
 from nornflow.deploy.locks import limit_names
-from nornflow.engine import run_task
+from nornflow.engine.records import HostRecord, RunResult
+from nornflow.engine.run import run_task
 from nornflow.exceptions import PlanError
-from nornflow.inventory import HostFilter, load_nornir
+from nornflow.inventory.load import HostFilter, load_nornir
 from nornflow.monitor.device_events import emit_run_events
 from nornflow.plan.model import Step
 from nornflow.plan.outcome import StepOutcome, now
@@ -34,8 +35,7 @@ from nornflow.plan.planner import waves
 from nornflow.plan.registry import load_reference
 from nornflow.plan.undo import WaveRun, publish_undo, undo_waves
 from nornflow.plan.windows import wave_gate
-from nornflow.records import HostRecord, RunResult
-from nornflow.redaction import redact_text
+from nornflow.secrets.redaction import redact_text
 
 NornirTask = Callable[..., Any]
 DEFAULT_HOST_TIMEOUT = 120.0

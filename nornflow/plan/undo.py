@@ -27,15 +27,15 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from nornflow.backup import BackupStore
+from nornflow.config.backups import BackupStore
 from nornflow.config.ledger import IN_FLIGHT, WAITING, Ledger
 from nornflow.config.remediation import config_hash
 from nornflow.config.tasks import rollback
 from nornflow.deploy.locks import DEVICE_LOCKS
-from nornflow.engine import run_task
+from nornflow.engine.records import HostRecord
+from nornflow.engine.run import run_task
 from nornflow.exceptions import BackupError
-from nornflow.records import HostRecord
-from nornflow.redaction import MASK, redact_text
+from nornflow.secrets.redaction import MASK, redact_text
 
 #: Ledger states of a device whose change is (or may be) on it: what an undo rolls back.
 CHANGED = frozenset({"verified", *IN_FLIGHT})

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from nornflow import redaction
 from nornflow.exceptions import SecretBackendUnavailable, SecretError, SecretNotFound
+from nornflow.secrets import redaction
 from nornflow.secrets.backends import BackendRegistry, SecretSource
 from nornflow.secrets.reference import Document, Location, SecretRef, extract, parse_chain
 

@@ -12,7 +12,7 @@ from typing import Any
 from nornir.core.inventory import Host
 from nornir.core.task import Result, Task
 
-from nornflow.aio import async_twin
+from nornflow.engine.aio import async_twin
 from nornflow.tasks.platforms import device_platform
 
 
@@ -33,7 +33,7 @@ def _config_of(host: Host, response: Any) -> str:
 
 
 async def get_running_config_async(conn: Any, host: Host) -> str:
-    """:func:`get_running_config` on an open ``AsyncScrapli`` session (see :mod:`nornflow.aio`)."""
+    """:func:`get_running_config` on an open ``AsyncScrapli`` session (see :mod:`nornflow.engine.aio`)."""
     return _config_of(host, await conn.send_command(device_platform(host.platform).running_config))
 
 

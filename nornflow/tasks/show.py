@@ -19,7 +19,7 @@ from typing import Any
 from nornir.core.inventory import Host
 from nornir.core.task import Result, Task
 
-from nornflow.aio import async_twin
+from nornflow.engine.aio import async_twin
 from nornflow.exceptions import NornFlowError
 
 
@@ -79,7 +79,7 @@ def _answers(host: Host, responses: Any, parse: bool) -> dict[str, Any]:
 
 async def show_commands_async(conn: Any, host: Host, commands: list[str], parse: bool = False,
                               platform_commands: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
-    """:func:`show_commands` on an open ``AsyncScrapli`` session (see :mod:`nornflow.aio`)."""
+    """:func:`show_commands` on an open ``AsyncScrapli`` session (see :mod:`nornflow.engine.aio`)."""
     responses = await conn.send_commands(commands_for(host.platform, commands, platform_commands))
     return _answers(host, responses, parse)
 

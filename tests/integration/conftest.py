@@ -13,6 +13,6 @@ def _fresh_redaction_registry() -> None:
     """Each test starts with no registered secret values, as each flow run does in production
     (a worker runs every flow run in a process of its own). Without this, a value one test
     resolved (a lab password ``admin`` kept in Vault, say) masks text in every later test."""
-    from nornflow import redaction
+    from nornflow.secrets import redaction
 
     redaction.clear()

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from prefect import flow
 
-from nornflow.engine import final_state, run_task
+from nornflow.engine.run import final_state, run_task
 from nornflow.exceptions import HostSelectionError
 from nornflow.tasks import get_running_config, show_commands
 from tests.support.prefect_api import flow_run_id, logs, task_runs
@@ -156,7 +156,7 @@ def test_filter_matching_nothing_raises(lab6):
 def test_built_in_reads_take_the_async_session_loop_and_read_what_threads_read(lab6, monkeypatch):
     """get_running_config has an async twin: every host runs on the shared asyncssh loop, none in a
     per-host thread, and the configs are those the threaded (paramiko) path reads."""
-    from nornflow import aio
+    from nornflow.engine import aio
 
     used: list[list[str]] = []
     real = aio.run_hosts

@@ -1,6 +1,6 @@
 import pytest
 
-from nornflow.backup import BackupStore, atomic_write
+from nornflow.config.backups import BackupStore, atomic_write
 from nornflow.exceptions import BackupError
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nornflow import cli
+from nornflow.cli import commands as cli
 from nornflow.exceptions import HostSelectionError
 
 NO_HOST = "nornflow: host filter (sites=nowhere) matches no host among 1"
@@ -139,7 +139,7 @@ def test_the_checks_before_the_server_do_not_import_prefect(tmp_path, inventory)
         "backup": {"flow": "backup_configs", "hosts": {"sites": "fra"}}}}))
     code = (
         "import sys\n"
-        "from nornflow import preflight\n"
+        "from nornflow.cli import preflight\n"
         f"print(preflight.check_run({str(inventory)!r}, {{'sites': ['fra']}}))\n"
         f"preflight.check_plan({str(plan)!r}, None)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))\n"
@@ -184,7 +184,8 @@ def test_help_reads_as_plain_text():
 
 
 def test_a_core_command_loads_no_other_commands_modules():
-    code = ("import sys\nfrom nornflow import cli\ncli.build_parser(['backup', 'inv']).parse_args(['backup', 'inv'])\n"
+    code = ("import sys\nfrom nornflow.cli import commands as cli\n"
+            "cli.build_parser(['backup', 'inv']).parse_args(['backup', 'inv'])\n"
             "print(sorted(m for m in ('nornflow.plan', 'nornflow.gateway', 'nornflow.change', 'nornflow.deploy') "
             "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
@@ -204,7 +205,7 @@ def test_server_status_and_stop_when_none_runs(tmp_path):
 
 
 def test_a_configured_api_url_is_used_and_nothing_is_started(tmp_path):
-    from nornflow import localserver
+    from nornflow.cli import localserver
 
     env = _env(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
     status = _nornflow("server", "status", cwd=tmp_path, env=env)

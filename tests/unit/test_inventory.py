@@ -3,7 +3,7 @@ import textwrap
 import pytest
 
 from nornflow.exceptions import HostSelectionError, InventoryError
-from nornflow.inventory import HostFilter, load_nornir
+from nornflow.inventory.load import HostFilter, load_nornir
 
 HOSTS = """\
 r1:
@@ -149,7 +149,7 @@ def test_connection_plugins_load_on_first_use_and_agree_with_auto_register(inven
 
     script = textwrap.dedent(f"""
         import sys
-        from nornflow.inventory import load_nornir
+        from nornflow.inventory.load import load_nornir
         from nornir.core.exceptions import PluginAlreadyRegistered
         from nornir.core.plugins.connections import ConnectionPluginRegister as R
         load_nornir({str(inventory)!r})

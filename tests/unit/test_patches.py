@@ -1,4 +1,4 @@
-"""nornflow.patches: flow-run heartbeats still go out, and the heartbeat thread ends with the flow."""
+"""nornflow.engine.patches: flow-run heartbeats still go out, and the heartbeat thread ends with the flow."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
-from nornflow import patches
+from nornflow.engine import patches
 
 
 class FakeEngine:
@@ -54,7 +54,7 @@ def test_no_heartbeat_setting_means_no_thread() -> None:
 def test_installed_into_prefects_flow_engine_by_the_engine_import() -> None:
     from prefect import flow_engine
 
-    import nornflow.engine  # noqa: F401 - installs the patch
+    import nornflow.engine.run  # noqa: F401 - installs the patch
 
     assert flow_engine._send_heartbeats is patches.send_heartbeats
 

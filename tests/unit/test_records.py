@@ -1,7 +1,7 @@
 import pytest
 
+from nornflow.engine.records import HostRecord, RunResult, parse_budget
 from nornflow.exceptions import FailureBudgetExceeded
-from nornflow.records import HostRecord, RunResult, parse_budget
 
 
 def _result(statuses: list[str]) -> RunResult:

@@ -2,8 +2,8 @@ import logging
 
 import pytest
 
-from nornflow import redaction
-from nornflow.explain import describe_error
+from nornflow.engine.explain import describe_error
+from nornflow.secrets import redaction
 
 
 @pytest.fixture(autouse=True)

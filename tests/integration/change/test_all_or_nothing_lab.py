@@ -8,7 +8,7 @@ from prefect import flow
 from nornflow.config.ledger import Ledger
 from nornflow.config.remediation import remediation
 from nornflow.config.render import Renderer
-from nornflow.inventory import HostFilter, load_nornir
+from nornflow.inventory.load import HostFilter, load_nornir
 from nornflow.plan import Plan, PlanOutcome
 from nornflow.plan.execute import execute_plan
 from nornflow.plan.planner import waves

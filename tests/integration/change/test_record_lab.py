@@ -36,7 +36,7 @@ def _differences(out: str) -> list[str]:
 
 
 def test_record_of_a_real_run_and_replay_reports_a_changed_template(tmp_path, capsys):
-    from nornflow import cli
+    from nornflow.cli import commands as cli
     from nornflow.lab import Lab
 
     templates = tmp_path / "templates"
@@ -147,9 +147,9 @@ def test_backup_record_goes_into_the_same_commit_as_the_configs(tmp_path):
     """What backup_configs does with it: the record file joins the configs' commit; no secret value in it."""
     from prefect import flow
 
-    from nornflow.backup import BackupStore
     from nornflow.change.record import RunRecord, backup_record, publish_record
-    from nornflow.redaction import register
+    from nornflow.config.backups import BackupStore
+    from nornflow.secrets.redaction import register
 
     inventory = tmp_path / "inventory"
     inventory.mkdir()

@@ -25,7 +25,7 @@ from nornflow.change.replay import load_record
 from nornflow.config.ledger import Ledger
 from nornflow.config.remediation import remediation
 from nornflow.config.render import Renderer
-from nornflow.inventory import load_nornir
+from nornflow.inventory.load import load_nornir
 from tests.integration.config.conftest import TEMPLATES
 
 pytestmark = pytest.mark.integration
@@ -76,7 +76,7 @@ def test_killed_mid_push_then_resumed_pushes_nothing_twice(tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
-    from nornflow import cli
+    from nornflow.cli import commands as cli
     from nornflow.lab import Lab
 
     backup_dir = tmp_path / "bk"

@@ -175,7 +175,7 @@ def test_plan_override_reason_runs_a_closed_generation_and_is_recorded(lab, cale
 def test_window_closing_between_devices_then_resume_outside_and_inside_it(
         lab, pristine, tmp_path, set_clock, change_events, monkeypatch, capsys):
     """Per device before its first line; then `nornflow resume` under the same window rules."""
-    from nornflow import cli
+    from nornflow.cli import commands as cli
 
     calendar = tmp_path / "everywhere.yaml"
     calendar.write_text(yaml.safe_dump(EVERYWHERE), encoding="utf-8")

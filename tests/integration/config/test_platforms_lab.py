@@ -134,7 +134,7 @@ def test_junos_commit_check_that_fails_leaves_the_active_config(lab, tmp_path):
 def test_a_secret_value_in_the_device_config_refuses_the_push_instead_of_typing_the_mask(lab, tmp_path):
     """The lab's login ``admin`` resolved as a secret masks ``username admin`` in every record: the
     plan cannot say what it would send, so the device is not touched (no '***' typed, no rollback)."""
-    from nornflow import redaction
+    from nornflow.secrets import redaction
 
     redaction.register("admin")
     nxos = _by_platform(lab)["cisco_nxos"]

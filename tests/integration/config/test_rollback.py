@@ -21,7 +21,7 @@ from nornflow.config.ledger import Ledger
 from nornflow.config.remediation import config_hash
 from nornflow.config.tasks import read_running, rollback_to
 from nornflow.flows import deploy_config
-from nornflow.inventory import load_nornir
+from nornflow.inventory.load import load_nornir
 from nornflow.tasks.platforms import device_platform
 from tests.integration.config.conftest import TEMPLATES, names
 

@@ -41,7 +41,7 @@ SLOW_FLOW = """
 import sys, time
 from nornir.core.task import Result, Task
 from prefect import flow
-from nornflow.engine import final_state, run_task
+from nornflow.engine.run import final_state, run_task
 
 def wait(task: Task, seconds: float) -> Result:
     time.sleep(seconds)

@@ -8,7 +8,7 @@ from prefect import tags
 
 from nornflow.flows import backup_configs
 from nornflow.monitor import progress as monitor_progress
-from nornflow.resources import FLOW_ROLE
+from nornflow.monitor.resources import FLOW_ROLE
 from tests.integration.monitor.conftest import read_events, wait_for_events
 from tests.support.prefect_api import flow_run_id
 

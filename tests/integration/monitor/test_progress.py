@@ -9,8 +9,8 @@ from uuid import UUID
 
 from prefect import flow, runtime
 
+from nornflow.engine.records import HostRecord
 from nornflow.monitor import progress
-from nornflow.records import HostRecord
 from tests.support.prefect_api import artifacts, flow_run_id
 
 

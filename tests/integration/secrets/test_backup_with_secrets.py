@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-import nornflow.engine
-import nornflow.inventory
+import nornflow.engine.run
+import nornflow.inventory.load
 from nornflow.blocks import AzureKeyVault, DopplerSecrets, VaultSecrets
 from tests.integration.secrets.conftest import Bao, Moto
 from tests.servers.azure_keyvault import AzureKeyVaultStandIn
 from tests.servers.doppler import DopplerStandIn
 
-WIRED = any("resolve_inventory" in inspect.getsource(m) for m in (nornflow.engine, nornflow.inventory))
+WIRED = any("resolve_inventory" in inspect.getsource(m) for m in (nornflow.engine.run, nornflow.inventory.load))
 pytestmark = pytest.mark.skipif(not WIRED, reason="the engine does not resolve secret references yet")
 
 BACKENDS = ["vault", "aws", "azure", "doppler", "prefect"]

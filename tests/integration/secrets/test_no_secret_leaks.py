@@ -14,7 +14,7 @@ import pytest
 import yaml
 from prefect.blocks.system import Secret
 
-from nornflow.engine import result_of
+from nornflow.engine.run import result_of
 from nornflow.flows import backup_configs, show_commands
 from tests.support.prefect_api import artifacts, flow_run_id, logs
 
@@ -88,7 +88,7 @@ def test_rotated_secret_is_reread_once_when_the_device_rejects_it(tmp_path: Path
     the cached value is refused, the engine re-reads the secret and the host succeeds."""
     from prefect import flow
 
-    from nornflow.engine import run_task
+    from nornflow.engine.run import run_task
     from nornflow.lab import Lab
     from nornflow.secrets import Resolver
     from nornflow.tasks import get_running_config

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from nornflow.blocks.local import LocalAgeSecrets
-from nornflow.engine import result_of
+from nornflow.engine.run import result_of
 from nornflow.flows import backup_configs, show_commands
 from nornflow.secrets import Resolver
 from nornflow.secrets.local_cli import _encrypt, _write_atomic

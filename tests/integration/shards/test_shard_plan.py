@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from nornflow.inventory import load_nornir
-from nornflow.shards import Shard, ShardError, _render, plan_shards
+from nornflow.engine.shards import Shard, ShardError, _render, plan_shards
+from nornflow.inventory.load import load_nornir
 
 SITES = {"fra-1": "fra", "fra-2": "fra", "fra-3": "fra", "ams-1": "ams", "ams-2": "ams", "nyc-1": None}
 

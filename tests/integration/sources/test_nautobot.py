@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from prefect.blocks.system import Secret
 
-from nornflow.engine import result_of
+from nornflow.engine.run import result_of
 from nornflow.flows import backup_configs
-from nornflow.inventory import HostFilter, inventory_problems, load_nornir
-from nornflow.sources import SourceAccessDenied, SourceError, SourceUnavailable
+from nornflow.inventory.load import HostFilter, inventory_problems, load_nornir
+from nornflow.inventory.sources import SourceAccessDenied, SourceError, SourceUnavailable
 from tests.integration.sources.conftest import (
     BROKEN,
     LAB_PASSWORD,

@@ -10,7 +10,7 @@ from nornflow.change.exceptions import LedgerError
 from nornflow.config.ledger import Ledger, owner, process_alive
 from nornflow.exceptions import NornFlowError, PlanError
 from nornflow.plan.model import Plan
-from nornflow.redaction import register
+from nornflow.secrets.redaction import register
 
 
 def _ledger(tmp_path) -> Ledger:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nornflow.change.record import RunRecord, secret_references, source, versions
 from nornflow.change.replay import compare, load_record
-from nornflow.redaction import clear, register
+from nornflow.secrets.redaction import clear, register
 
 
 def test_source_hashes_every_file_and_skips_git(tmp_path):
@@ -103,8 +103,8 @@ def test_inventory_references_come_from_hosts_groups_defaults_and_data(tmp_path)
 
 def test_a_source_inventory_is_hashed_per_device_as_loaded_with_references_not_values():
     from nornflow.change.record import loaded_inventory
+    from nornflow.inventory.sources import load_source
     from nornflow.secrets import resolve_inventory
-    from nornflow.sources import load_source
     from tests.unit.sources.fakes import TOKEN, FakeApi, nautobot_device, resolver, spec
 
     devices = [nautobot_device("fra-spine-01"), nautobot_device("fra-leaf-02", role="leaf", custom={

@@ -244,7 +244,7 @@ def test_wave_gate_stops_a_step_before_the_wave_past_the_window():
     ran: list[list[str]] = []
 
     def run_wave(batch, label):
-        from nornflow.records import HostRecord
+        from nornflow.engine.records import HostRecord
 
         ran.append(batch)
         return [HostRecord(host=h, status="ok") for h in batch]
@@ -259,8 +259,8 @@ def test_wave_gate_stops_a_step_before_the_wave_past_the_window():
 def test_cli_windows_show(capsys, tmp_path, monkeypatch):
     import yaml
 
-    from nornflow import cli
     from nornflow.change import windows
+    from nornflow.cli import commands as cli
 
     path = tmp_path / "cal.yaml"
     path.write_text(yaml.safe_dump(CALENDAR))
@@ -273,8 +273,8 @@ def test_cli_windows_show(capsys, tmp_path, monkeypatch):
 
 
 def test_cli_windows_show_without_a_calendar_reads_none_from_any_directory(capsys, tmp_path, monkeypatch):
-    from nornflow import cli
     from nornflow.change.calendar import ENV_CALENDAR
+    from nornflow.cli import commands as cli
 
     monkeypatch.delenv(ENV_CALENDAR, raising=False)
     monkeypatch.chdir(tmp_path)  # not the repository root

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from nornflow import redaction
+from nornflow.engine.records import HostRecord, RunResult
 from nornflow.monitor import device_events, enabled, progress
 from nornflow.monitor.health import lines, markdown, summary
 from nornflow.monitor.probes import Check
-from nornflow.records import HostRecord, RunResult
+from nornflow.secrets import redaction
 
 
 @pytest.mark.parametrize(("value", "progress_on", "events_on"), [

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from nornflow.engine.records import HostRecord
 from nornflow.exceptions import PlanError
 from nornflow.plan import Plan, PlanOutcome, StepOutcome, rerun_plan
-from nornflow.records import HostRecord
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -6,10 +6,10 @@ import base64
 import re
 import xml.etree.ElementTree as ET
 
+from nornflow.engine.records import HostRecord
 from nornflow.monitor import svg
 from nornflow.plan import Plan, PlanOutcome, StepOutcome, render, validate
 from nornflow.plan.picture import MAX_STEPS, STATE_STYLE, plan_image, plan_svg
-from nornflow.records import HostRecord
 
 NS = "{http://www.w3.org/2000/svg}"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from nornflow.engine.records import HostRecord
 from nornflow.plan import Plan, PlanOutcome, StepOutcome, render, validate
-from nornflow.records import HostRecord
 
 
 def planned():

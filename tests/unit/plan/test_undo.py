@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nornflow.backup import BackupStore
+from nornflow.config.backups import BackupStore
 from nornflow.config.ledger import Ledger
 from nornflow.config.remediation import config_hash
 from nornflow.plan.undo import Undoing, WaveRun, wave_undo

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from nornflow.engine.records import HostRecord
 from nornflow.plan import Step
 from nornflow.plan.steps import flow_kwargs, host_timeout, run_waves
-from nornflow.records import HostRecord
 
 HOSTS = [f"h{i}" for i in range(10)]
 

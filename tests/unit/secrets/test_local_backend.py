@@ -17,11 +17,10 @@ from pathlib import Path
 import pyrage
 import pytest
 
-from nornflow import redaction
 from nornflow.blocks.local import LocalAgeSecrets
 from nornflow.cli import main
 from nornflow.exceptions import SecretAccessDenied, SecretBackendNotInstalled, SecretError, SecretNotFound
-from nornflow.secrets import Resolver
+from nornflow.secrets import Resolver, redaction
 
 VALUE = "Lq7-local-canary-5521"
 OTHER = "Vx2-second-canary-0934"

@@ -7,10 +7,9 @@ import pickle
 
 import pytest
 
-from nornflow import redaction
 from nornflow.blocks import AwsSecretsManager, AzureKeyVault, DopplerSecrets, VaultSecrets
 from nornflow.exceptions import SecretError
-from nornflow.secrets import Resolver, parse
+from nornflow.secrets import Resolver, parse, redaction
 from nornflow.secrets.prefect_secret import PrefectSecretSource
 from tests.unit.secrets.fakes import MemoryBackend
 

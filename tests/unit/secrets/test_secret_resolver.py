@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-from nornflow import redaction
 from nornflow.exceptions import (
     SecretAccessDenied,
     SecretBackendNotInstalled,
@@ -13,7 +12,7 @@ from nornflow.exceptions import (
     SecretError,
     SecretNotFound,
 )
-from nornflow.secrets import Resolver
+from nornflow.secrets import Resolver, redaction
 from tests.unit.secrets.fakes import MemoryBackend
 
 

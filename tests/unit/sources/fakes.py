@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
+from nornflow.inventory.sources import SourceSpec
 from nornflow.secrets import Resolver
-from nornflow.sources import SourceSpec
 from tests.unit.secrets.fakes import MemoryBackend
 
 TOKEN = "nb-token-canary-31337"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from nornflow.sources import SourceAccessDenied, SourceError, SourceUnavailable
-from nornflow.sources.client import SourceClient
-from nornflow.sources.nautobot import fetch
+from nornflow.inventory.sources import SourceAccessDenied, SourceError, SourceUnavailable
+from nornflow.inventory.sources.client import SourceClient
+from nornflow.inventory.sources.nautobot import fetch
 from tests.unit.sources.fakes import TOKEN, TOKEN_REF, FakeApi, nautobot_device, spec
 
 FLEET = [nautobot_device(f"r{i:04d}", site="fra" if i % 2 else "ams", tags=("core",) if i % 3 == 0 else ())
@@ -86,7 +86,7 @@ def test_http_errors_say_what_to_check(status: int, error: type[Exception], mess
 
 
 def test_a_token_echoed_in_an_error_body_is_masked() -> None:
-    from nornflow import redaction
+    from nornflow.secrets import redaction
 
     redaction.clear()
     redaction.register(TOKEN)  # as the resolver does when it reads the token

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import nornflow.sources as sources
+import nornflow.inventory.sources as sources
 from nornflow.exceptions import InventoryError
-from nornflow.sources import exceptions
+from nornflow.inventory.sources import exceptions
 
 
 def test_each_source_exception_is_an_inventory_error_and_its_builtin():
@@ -14,4 +14,4 @@ def test_each_source_exception_is_an_inventory_error_and_its_builtin():
     for name in ("SourceError", "SourceUnavailable", "SourceAccessDenied", "UnusableDevice"):
         cls = getattr(exceptions, name)
         assert issubclass(cls, exceptions.SourceError)
-        assert getattr(sources, name) is cls  # the public names stay importable from nornflow.sources
+        assert getattr(sources, name) is cls  # the public names stay importable from nornflow.inventory.sources

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from nornir.core.inventory import Host
 
-from nornflow.inventory import HostFilter, inventory_problems, load_nornir
-from nornflow.sources import PLUGIN_NAME, SourceError, UnusableDevice, UnusableHost, load_source
-from nornflow.sources.loader import build_inventory, fetcher
-from nornflow.sources.nautobot import device
+from nornflow.inventory.load import HostFilter, inventory_problems, load_nornir
+from nornflow.inventory.sources import PLUGIN_NAME, SourceError, UnusableDevice, UnusableHost, load_source
+from nornflow.inventory.sources.loader import build_inventory, fetcher
+from nornflow.inventory.sources.nautobot import device
 from tests.unit.sources.fakes import TOKEN, FakeApi, nautobot_device, resolver, spec
 
 DEVICES = [

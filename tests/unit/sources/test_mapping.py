@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from nornflow.sources import SourceDevice, SourcePlatform, map_device, nornir_platform
-from nornflow.sources.mapping import credentials
-from nornflow.sources.nautobot import device as nautobot_device_of
+from nornflow.inventory.sources import SourceDevice, SourcePlatform, map_device, nornir_platform
+from nornflow.inventory.sources.mapping import credentials
+from nornflow.inventory.sources.nautobot import device as nautobot_device_of
 from tests.unit.sources.fakes import nautobot_device, spec
 
 PLAIN = "hunter2-plain-canary"

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from nornflow.sources import map_device
-from nornflow.sources.client import SourceClient
-from nornflow.sources.netbox import device, fetch
+from nornflow.inventory.sources import map_device
+from nornflow.inventory.sources.client import SourceClient
+from nornflow.inventory.sources.netbox import device, fetch
 from tests.unit.sources.fakes import spec
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nornflow.sources import SourceError, source_spec
-from nornflow.sources.spec import build_spec
+from nornflow.inventory.sources import SourceError, source_spec
+from nornflow.inventory.sources.spec import build_spec
 
 
 def _write(tmp_path: Path, data: object, name: str = "nautobot.yaml") -> Path:

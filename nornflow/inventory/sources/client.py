@@ -1,7 +1,7 @@
 """HTTP to a source of truth: the token header, paginated reads, and errors that say what to check.
 
 Every failure names the server and what to do; none carries the token (it is sent as a
-header, and every text passes through :func:`nornflow.redaction.redact_text` as well).
+header, and every text passes through :func:`nornflow.secrets.redaction.redact_text` as well).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from nornflow.redaction import redact_text
-from nornflow.sources.exceptions import SourceAccessDenied, SourceError, SourceUnavailable
-from nornflow.sources.spec import SourceSpec
+from nornflow.inventory.sources.exceptions import SourceAccessDenied, SourceError, SourceUnavailable
+from nornflow.inventory.sources.spec import SourceSpec
+from nornflow.secrets.redaction import redact_text
 
 Params = Mapping[str, Any]
 

@@ -1,4 +1,4 @@
-"""Two fixes to Prefect that every flow run pays for otherwise (installed by :mod:`nornflow.engine`).
+"""Two fixes to Prefect that every flow run pays for otherwise (installed by :mod:`nornflow.engine.run`).
 
 1. Prefect 3.9's synchronous flow engine sends flow-run heartbeats (``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``,
 180 s by default) from a thread that sleeps in one-second steps, and joins that thread when

@@ -4,8 +4,8 @@ An expected error (any NornFlowError) prints one line, ``nornflow: <message>``, 
 anything else prints one line naming the exception and exits 1. ``--debug`` (before or after the
 command) adds the traceback. Ctrl-C prints ``nornflow: interrupted`` and exits 130.
 
-A command that runs a flow first checks what needs no server (:mod:`nornflow.preflight`), then
-finds its Prefect server (:mod:`nornflow.localserver`: ``PREFECT_API_URL``, else one local server
+A command that runs a flow first checks what needs no server (:mod:`nornflow.cli.preflight`), then
+finds its Prefect server (:mod:`nornflow.cli.localserver`: ``PREFECT_API_URL``, else one local server
 shared by every command), and only then imports Prefect.
 """
 
@@ -77,13 +77,13 @@ def _filter(args: argparse.Namespace) -> dict[str, list[str]] | None:
 
 def _check_run(args: argparse.Namespace) -> None:
     """Inventory, host filter and secret references, checked before any server is touched."""
-    from nornflow.preflight import check_run
+    from nornflow.cli.preflight import check_run
 
     check_run(args.inventory, _filter(args))
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from nornflow.engine import result_of
+    from nornflow.engine.run import result_of
     from nornflow.flows.backup_configs import backup_configs
 
     with _FailureLines() as shown:
@@ -132,7 +132,7 @@ def _show(args: argparse.Namespace) -> int:
 
     state = show_commands(inventory=args.inventory, commands=args.commands, hosts=_filter(args),
                           parse=args.parse, return_state=True)
-    from nornflow.engine import result_of
+    from nornflow.engine.run import result_of
 
     result = result_of(state)
     for record in result.records:
@@ -164,7 +164,7 @@ def _mark_lab(mark: bool) -> int:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from nornflow import localserver
+    from nornflow.cli import localserver
 
     if args.action in ("mark-lab", "unmark-lab"):
         return _mark_lab(args.action == "mark-lab")
@@ -196,7 +196,7 @@ def _server(args: argparse.Namespace) -> int:
 
 def _use_server() -> Any:
     """Point this process at the Prefect server it should use, starting the local one if need be."""
-    from nornflow import localserver
+    from nornflow.cli import localserver
 
     def announce(server: localserver.Server) -> None:
         print(f"Starting a local Prefect server at {server.ui_url} for this and later commands "
@@ -206,7 +206,7 @@ def _use_server() -> Any:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from nornflow.demo import run_demo
+    from nornflow.lab.demo import run_demo
 
     server = getattr(args, "server", None)
     return run_demo(size=args.size, directory=args.dir, ui_url=server.ui_url if server else None,
@@ -307,7 +307,7 @@ def _register_others(sub: Any) -> None:
 
 
 def _check_plan(args: argparse.Namespace) -> None:
-    from nornflow.preflight import check_plan
+    from nornflow.cli.preflight import check_plan
 
     check_plan(args.file, args.inventory, selections=not args.rerun)
 

@@ -3,7 +3,7 @@
 An inventory is a directory holding ``hosts.yaml`` (and optionally ``groups.yaml`` and
 ``defaults.yaml``), or the path of a hosts file whose siblings are the other two. It may also
 name a source of truth: a YAML file with ``source: nautobot`` (or ``netbox``), or a URL like
-``nautobot+https://host/?token=<secret reference>&location=fra`` (see :mod:`nornflow.sources`).
+``nautobot+https://host/?token=<secret reference>&location=fra`` (see :mod:`nornflow.inventory.sources`).
 """
 
 from __future__ import annotations
@@ -237,10 +237,10 @@ def load_nornir(inventory: str | Path, *, num_workers: int = 100) -> Nornir:
     parse (ruamel), which took most of a second for a few dozen hosts.
 
     A source file or URL (``source: nautobot``, ``nautobot+https://...``) is read through
-    :mod:`nornflow.sources`: server down, token refused or a rejected filter raise an
+    :mod:`nornflow.inventory.sources`: server down, token refused or a rejected filter raise an
     :class:`InventoryError` child; a device that cannot run becomes a host that fails alone.
     """
-    from nornflow.sources import load_source, source_spec
+    from nornflow.inventory.sources import load_source, source_spec
 
     spec = source_spec(inventory)
     if spec is not None:
@@ -274,7 +274,7 @@ def inventory_problems(nr: Nornir) -> dict[str, str]:
     Such hosts fail alone when a task opens a connection; a caller can also pass this to
     ``run_task(prefailed=...)`` to report them without trying.
     """
-    from nornflow.sources import inventory_problems as problems
+    from nornflow.inventory.sources import inventory_problems as problems
 
     return problems(nr.inventory)
 

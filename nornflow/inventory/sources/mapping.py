@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nornflow.exceptions import SecretReferenceError
+from nornflow.inventory.sources.device import SourceDevice, SourcePlatform
+from nornflow.inventory.sources.spec import SourceSpec
 from nornflow.secrets.reference import FALLBACK_SEPARATOR, SYNTAX, is_reference, parse_chain
-from nornflow.sources.device import SourceDevice, SourcePlatform
-from nornflow.sources.spec import SourceSpec
 
 #: Source platform names (network drivers, napalm drivers, common slugs) -> Nornir/scrapli platform.
 PLATFORMS: dict[str, str] = {

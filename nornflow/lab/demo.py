@@ -12,8 +12,8 @@ import shutil
 import time
 from pathlib import Path
 
-from nornflow.engine import result_of
-from nornflow.records import HostRecord, RunResult
+from nornflow.engine.records import HostRecord, RunResult
+from nornflow.engine.run import result_of
 
 SECRET_BLOCK = "nornflow-lab-credentials"  # noqa: S105 - a block name, not a value
 DEMO_USER = "nornflow"

@@ -1,7 +1,7 @@
 """One device as every source describes it, whatever its API called the fields.
 
 Each source module (``nautobot``, ``netbox``) only fetches and fills these in; turning them
-into Nornir hosts is shared (:mod:`nornflow.sources.mapping`).
+into Nornir hosts is shared (:mod:`nornflow.inventory.sources.mapping`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class SourcePlatform:
-    """A platform as the source names it; :func:`~nornflow.sources.mapping.nornir_platform` maps it."""
+    """A platform as the source names it; :func:`~nornflow.inventory.sources.mapping.nornir_platform` maps it."""
 
     name: str = ""
     slug: str = ""

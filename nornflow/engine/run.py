@@ -1,6 +1,6 @@
 """Run a Nornir task over selected hosts inside a Prefect flow, in batches.
 
-Each batch of hosts is one Prefect task run with :class:`~nornflow.runner.DeadlineRunner`
+Each batch of hosts is one Prefect task run with :class:`~nornflow.engine.runner.DeadlineRunner`
 inside, so Prefect task runs grow with batches, not with hosts. Every batch of a run
 shares one session gate (``max_sessions``), so the devices see the same concurrency as
 plain Nornir with that many workers. The engine returns one :class:`HostRecord` per host;
@@ -31,18 +31,18 @@ from prefect.futures import as_completed
 from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from nornflow import aio, patches
 from nornflow.deploy.locks import limit_names
-from nornflow.explain import describe_error, is_auth_failure
-from nornflow.inventory import HostFilter, inventory_problems, load_nornir
+from nornflow.engine import aio, patches
+from nornflow.engine.explain import describe_error, is_auth_failure
+from nornflow.engine.records import HostRecord, RunResult, parse_budget
+from nornflow.engine.runner import DeadlineRunner, run_kwargs
+from nornflow.inventory.load import HostFilter, inventory_problems, load_nornir
 from nornflow.monitor import device_events, progress
-from nornflow.records import HostRecord, RunResult, parse_budget
-from nornflow.redaction import install_log_filter, redact, redact_text
-from nornflow.runner import DeadlineRunner, run_kwargs
+from nornflow.secrets.redaction import install_log_filter, redact, redact_text
 
 NornirTask = Callable[..., Any]
 
-patches.install()  # flow runs end when their last line does (see nornflow.patches)
+patches.install()  # flow runs end when their last line does (see nornflow.engine.patches)
 
 #: Loggers that repeat, as tracebacks, what the engine already reports once per host.
 _NOISY = ("nornir.core.task", "paramiko.transport")

@@ -16,9 +16,9 @@ registered in the ``nornflow.inventory_sources`` entry-point group.
 
 from __future__ import annotations
 
-from nornflow.sources.device import SourceDevice, SourcePlatform
-from nornflow.sources.exceptions import SourceAccessDenied, SourceError, SourceUnavailable, UnusableDevice
-from nornflow.sources.loader import (
+from nornflow.inventory.sources.device import SourceDevice, SourcePlatform
+from nornflow.inventory.sources.exceptions import SourceAccessDenied, SourceError, SourceUnavailable, UnusableDevice
+from nornflow.inventory.sources.loader import (
     PLUGIN_NAME,
     PROBLEM_KEY,
     SourceInventory,
@@ -27,8 +27,8 @@ from nornflow.sources.loader import (
     inventory_problems,
     load_source,
 )
-from nornflow.sources.mapping import PLATFORMS, map_device, nornir_platform
-from nornflow.sources.spec import SourceFilters, SourceSpec, source_spec
+from nornflow.inventory.sources.mapping import PLATFORMS, map_device, nornir_platform
+from nornflow.inventory.sources.spec import SourceFilters, SourceSpec, source_spec
 
 __all__ = [
     "PLATFORMS",

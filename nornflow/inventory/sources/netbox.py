@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nornflow.sources.client import SourceClient
-from nornflow.sources.device import SourceDevice, SourcePlatform, address, mapping, text
-from nornflow.sources.spec import SourceSpec
+from nornflow.inventory.sources.client import SourceClient
+from nornflow.inventory.sources.device import SourceDevice, SourcePlatform, address, mapping, text
+from nornflow.inventory.sources.spec import SourceSpec
 
 FILTERS = {"locations": "site", "roles": "role", "platforms": "platform", "tags": "tag",
            "statuses": "status", "names": "name"}

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nornflow.sources.client import SourceClient
-from nornflow.sources.device import SourceDevice, SourcePlatform, address, mapping, text
-from nornflow.sources.spec import SourceSpec
+from nornflow.inventory.sources.client import SourceClient
+from nornflow.inventory.sources.device import SourceDevice, SourcePlatform, address, mapping, text
+from nornflow.inventory.sources.spec import SourceSpec
 
 #: SourceFilters field -> Nautobot's device filter (REST query parameter and GraphQL argument).
 FILTERS = {"locations": "location", "roles": "role", "platforms": "platform", "tags": "tags",

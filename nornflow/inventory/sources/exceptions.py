@@ -2,7 +2,7 @@
 
 Whole-run problems (the server is down, the token is refused, the query is rejected) raise
 before any host runs. A problem with one device never fails a load: the device becomes an
-:class:`~nornflow.sources.loader.UnusableHost`, whose first session raises :class:`UnusableDevice`
+:class:`~nornflow.inventory.sources.loader.UnusableHost`, whose first session raises :class:`UnusableDevice`
 with the reason, so that host fails alone.
 """
 

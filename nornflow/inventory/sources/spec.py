@@ -24,9 +24,9 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from nornflow.inventory.sources.exceptions import SourceError
 from nornflow.secrets.reference import SYNTAX, is_reference
-from nornflow.sources.exceptions import SourceError
-from nornflow.yamlfile import load_yaml
+from nornflow.utilities.yamlfile import load_yaml
 
 URL_SCHEMES = ("nautobot", "netbox")
 _SOURCE_LINE = re.compile(r"^source:[ \t]*['\"]?[A-Za-z]", re.MULTILINE)

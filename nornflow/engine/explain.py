@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nornir.core.inventory import Host
 
-from nornflow.redaction import redact_text
+from nornflow.secrets.redaction import redact_text
 
 _HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ScrapliAuthenticationFailed", "AuthenticationException", "auth"),

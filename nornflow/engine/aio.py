@@ -1,6 +1,6 @@
 """Device sessions on one asyncio loop: scrapli's ``AsyncScrapli`` over asyncssh, for the built-in reads.
 
-The threaded path (:class:`~nornflow.runner.DeadlineRunner` + nornir-scrapli over paramiko)
+The threaded path (:class:`~nornflow.engine.runner.DeadlineRunner` + nornir-scrapli over paramiko)
 costs a thread per open session, plus paramiko's own per transport; at a thousand devices
 that is most of the client's CPU and memory. A built-in task that has an *async twin*
 (:func:`async_twin`) instead runs every host of a batch as a coroutine on one event loop
@@ -131,7 +131,7 @@ async def _one(host: Host, op: AsyncOp, kwargs: dict[str, Any], gate: Gate, host
                session_limits: tuple[str, ...], resolver: Any, logger: Any) -> MultiResult | None:
     """One host: a MultiResult like Nornir's, or None when the host ran past its deadline."""
     from nornflow.deploy.locks import limit_names
-    from nornflow.explain import is_auth_failure
+    from nornflow.engine.explain import is_auth_failure
 
     async with gate.semaphore():
         started = time.perf_counter()

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from nornflow.backup import Change
-from nornflow.records import RunResult
-from nornflow.redaction import redact, redact_text
+from nornflow.config.backups import Change
+from nornflow.engine.records import RunResult
+from nornflow.secrets.redaction import redact, redact_text
 
 MAX_DIFF_CHARS = 200_000
 

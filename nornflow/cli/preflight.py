@@ -24,8 +24,8 @@ def check_run(inventory: str | Path, hosts: dict[str, Any] | None) -> list[str]:
 
     Returns ``[]`` without checking when the inventory is a source of truth (the flow reads it).
     """
-    from nornflow.inventory import HostFilter, load_nornir
-    from nornflow.sources import source_spec
+    from nornflow.inventory.load import HostFilter, load_nornir
+    from nornflow.inventory.sources import source_spec
 
     if source_spec(inventory) is not None:
         return []
@@ -42,10 +42,10 @@ def check_plan(file: str | Path, inventory: str | None, *, selections: bool = Tr
     ``task:``). The steps' flows are not imported here (importing one imports Prefect, which must
     come after the server is chosen): ``plan run`` checks them next, before anything runs.
     """
-    from nornflow.inventory import HostFilter, load_nornir
+    from nornflow.inventory.load import HostFilter, load_nornir
+    from nornflow.inventory.sources import source_spec
     from nornflow.plan.model import Plan
     from nornflow.plan.planner import check_selections, validate
-    from nornflow.sources import source_spec
 
     plan = Plan.from_yaml(Path(file))
     if inventory:

@@ -32,13 +32,13 @@ from nornir.core.state import GlobalState
 from nornir.plugins.runners import ThreadedRunner
 
 from nornflow.exceptions import SecretError
-from nornflow.inventory import register_connection_plugins
-from nornflow.sources import nautobot, netbox
-from nornflow.sources.client import SourceClient
-from nornflow.sources.device import SourceDevice
-from nornflow.sources.exceptions import SourceError, UnusableDevice
-from nornflow.sources.mapping import HostEntry, map_device
-from nornflow.sources.spec import SourceSpec, build_spec
+from nornflow.inventory.load import register_connection_plugins
+from nornflow.inventory.sources import nautobot, netbox
+from nornflow.inventory.sources.client import SourceClient
+from nornflow.inventory.sources.device import SourceDevice
+from nornflow.inventory.sources.exceptions import SourceError, UnusableDevice
+from nornflow.inventory.sources.mapping import HostEntry, map_device
+from nornflow.inventory.sources.spec import SourceSpec, build_spec
 
 log = logging.getLogger(__name__)
 

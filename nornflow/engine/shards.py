@@ -44,11 +44,11 @@ from prefect.serializers import JSONSerializer
 from prefect.states import AwaitingRetry
 from pydantic import BaseModel
 
-from nornflow.engine import final_state
+from nornflow.engine.records import HostRecord, RunResult
+from nornflow.engine.run import final_state
 from nornflow.exceptions import NornFlowError
-from nornflow.inventory import HostFilter, load_nornir
+from nornflow.inventory.load import HostFilter, load_nornir
 from nornflow.monitor import device_events, progress
-from nornflow.records import HostRecord, RunResult
 
 #: Tag on every shard flow run (the zombie automation can match it).
 SHARD_TAG = "nornflow-shard"
@@ -130,7 +130,7 @@ class ShardedResult:
         return lines
 
     def final_state(self, failure_budget: int | float | str | None = None) -> State:
-        """Failed beyond the budget, Completed otherwise, like :func:`nornflow.engine.final_state`.
+        """Failed beyond the budget, Completed otherwise, like :func:`nornflow.engine.run.final_state`.
 
         The shards emitted their hosts' device events; only the hosts of lost shards get theirs here.
         """

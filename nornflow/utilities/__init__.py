@@ -1,0 +1,1 @@
+"""Small helpers every part of NornFlow shares (reading a YAML file for a person)."""
