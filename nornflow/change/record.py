@@ -25,7 +25,6 @@ import inspect
 import json
 import os
 import re
-import struct
 import sys
 from datetime import UTC, datetime
 from importlib import metadata
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from nornflow.change import gitfiles
 from nornflow.secrets.credentials import REFS_KEY
 from nornflow.secrets.redaction import redact, redact_text
 from nornflow.secrets.reference import is_reference, parse_chain
@@ -112,124 +112,19 @@ class RunRecord(BaseModel):
             f"<!-- {MARKER} -->", "```json", self.model_dump_json(), "```"]))
 
 
-# -- git, read from the repository's files (no subprocess: a record costs milliseconds) ------------------
-
-
-def _repository(start: Path) -> tuple[Path, Path] | None:
-    """The work tree root and the git directory of the repository holding ``start``."""
-    for folder in (start, *start.parents):
-        dotgit = folder / ".git"
-        if dotgit.is_dir():
-            return folder, dotgit
-        if dotgit.is_file():  # a worktree or submodule: "gitdir: <path>"
-            text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
-            if text.startswith("gitdir:"):
-                found = Path(text[7:].strip())
-                return folder, found if found.is_absolute() else (folder / found).resolve()
-    return None
-
-
-_COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-
-
-def _head(git_dir: Path) -> str | None:
-    """The commit HEAD names (loose or packed ref), ``None`` on an unborn branch or when it names none."""
-    found = _ref(git_dir)
-    return found if found is not None and _COMMIT.match(found) else None
-
-
-def _ref(git_dir: Path) -> str | None:
-    common = git_dir
-    if (git_dir / "commondir").is_file():
-        common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
-    try:
-        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    if not head.startswith("ref:"):
-        return head or None
-    ref = head[4:].strip()
-    for base in (git_dir, common):
-        if (base / ref).is_file():
-            return (base / ref).read_text(encoding="utf-8").strip() or None
-    if (common / "packed-refs").is_file():
-        for line in (common / "packed-refs").read_text(encoding="utf-8").splitlines():
-            if line.endswith(f" {ref}"):
-                return line.split(" ", 1)[0]
-    return None
-
-
-def _index(git_dir: Path) -> dict[str, tuple[int, int, str]] | None:
-    """``{path: (mtime_ns, size, blob sha1)}`` from the git index; ``None`` when its format is not known here."""
-    try:
-        raw = (git_dir / "index").read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError:
-        return None
-    if raw[:4] != b"DIRC" or struct.unpack_from(">I", raw, 4)[0] not in (2, 3):
-        return None  # index v4 (prefix-compressed) or not an index
-    try:
-        if "objectformat" in (git_dir / "config").read_text(encoding="utf-8", errors="replace").lower():
-            return None  # a SHA-256 repository: other entry sizes
-    except OSError:
-        pass
-    entries: dict[str, tuple[int, int, str]] = {}
-    position = 12
-    for _ in range(struct.unpack_from(">I", raw, 8)[0]):
-        _, _, seconds, nanos, _, _, _, _, _, size = struct.unpack_from(">10I", raw, position)
-        flags = struct.unpack_from(">H", raw, position + 60)[0]
-        start = position + 62 + (2 if flags & 0x4000 else 0)
-        end = raw.index(b"\0", start)
-        entries[raw[start:end].decode("utf-8", "surrogateescape")] = (
-            seconds * 1_000_000_000 + nanos, size, raw[position + 40:position + 60].hex())
-        position += (start - position + end - start + 8) & ~7
-    return entries
-
-
-def _blob(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
-def _dirty(blobs: dict[str, str], root: Path, repo: Path, git_dir: Path) -> bool | None:
-    """Whether the files under ``root`` (``blobs``: their relative path -> blob sha) differ from the index."""
-    index = _index(git_dir)
-    if index is None:
-        return None
-    if root.is_file():
-        return index.get(root.relative_to(repo).as_posix(), (0, 0, ""))[2] != next(iter(blobs.values()), "")
-    prefix = "" if root == repo else root.relative_to(repo).as_posix() + "/"
-    tracked = {p[len(prefix):]: e[2] for p, e in index.items() if p.startswith(prefix)}
-    tracked = {p: sha for p, sha in tracked.items() if "__pycache__" not in p}
-    return tracked != blobs
-
-
-def _scan(root: Path) -> tuple[dict[str, str], dict[str, str], dict[str, bytes]]:
-    """Read every file under ``root`` once: content hashes, git blob shas, the bytes of each file."""
-    paths = [root] if root.is_file() else [
-        p for p in sorted(root.rglob("*")) if p.is_file() and ".git" not in p.relative_to(root).parts
-        and "__pycache__" not in p.parts]
-    hashes, blobs, contents = {}, {}, {}
-    for path in paths:
-        name = path.name if path == root else path.relative_to(root).as_posix()
-        data = path.read_bytes()
-        hashes[name], blobs[name], contents[name] = hashlib.sha256(data).hexdigest()[:16], _blob(data), data
-    return hashes, blobs, contents
-
-
 def _files(root: Path) -> dict[str, str]:
-    return _scan(root)[0]
+    return gitfiles.scan(root)[0]
 
 
 def _source(root: Path) -> tuple[Source, dict[str, bytes]]:
-    files, blobs, contents = _scan(root) if root.exists() else ({}, {}, {})
+    files, blobs, contents = gitfiles.scan(root) if root.exists() else ({}, {}, {})
     digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
-    found = _repository(root if root.is_dir() else root.parent)
+    found = gitfiles.repository(root if root.is_dir() else root.parent)
     commit = dirty = None
     if found is not None:
         repo, git_dir = found
-        commit = _head(git_dir)
-        dirty = _dirty(blobs, root, repo, git_dir) if commit else None
+        commit = gitfiles.head(git_dir)
+        dirty = gitfiles.dirty(blobs, root, repo, git_dir) if commit else None
     return Source(path=str(root), hash=digest, files=files, git_commit=commit, git_dirty=dirty), contents
 
 
@@ -284,7 +179,7 @@ def checkout(path: str | Path | None, *, fresh: bool = False, scope: str | None 
     if not path:
         return None
     start = Path(path).expanduser().resolve()
-    found = _repository(start if start.is_dir() else start.parent)
+    found = gitfiles.repository(start if start.is_dir() else start.parent)
     if found is None:
         return None
     repo, git_dir = found
@@ -293,7 +188,7 @@ def checkout(path: str | Path | None, *, fresh: bool = False, scope: str | None 
         scope = f"{parts[0]}/" if len(parts) > 1 or (parts and start.is_dir()) else ""
     if (str(repo), scope) in _CHECKOUTS and not fresh:
         return _CHECKOUTS[(str(repo), scope)]
-    index = _index(git_dir)
+    index = gitfiles.index_entries(git_dir)
     modified: list[str] = []
     for name, (mtime, size, sha) in (index or {}).items():
         if len(modified) == MODIFIED_NAMED:  # dirty; the rest need not be read
@@ -306,9 +201,9 @@ def checkout(path: str | Path | None, *, fresh: bool = False, scope: str | None 
             modified.append(name)
             continue
         if (stat.st_mtime_ns, stat.st_size) != (mtime, size) and (
-                stat.st_size != size or _blob((repo / name).read_bytes()) != sha):
+                stat.st_size != size or gitfiles.blob_sha((repo / name).read_bytes()) != sha):
             modified.append(name)
-    state = Checkout(path=str(repo), scope=scope, git_commit=_head(git_dir),
+    state = Checkout(path=str(repo), scope=scope, git_commit=gitfiles.head(git_dir),
                      dirty=None if index is None else bool(modified), modified=sorted(modified))
     _CHECKOUTS[(str(repo), scope)] = state
     return state
@@ -380,9 +275,9 @@ def loaded_inventory(nr: Any, path: str) -> tuple[Source, list[str]]:
     options = (nr.config.inventory.options or {}).get("spec") or {}
     references_in(options.get("token"), refs)
     spec_file = Path(path).expanduser()
-    found = _repository(spec_file.resolve().parent) if spec_file.is_file() else None
+    found = gitfiles.repository(spec_file.resolve().parent) if spec_file.is_file() else None
     return Source(path=path, hash=_digest(everything), files={"defaults": _digest(everything["defaults"]), **per_host},
-                  git_commit=_head(found[1]) if found else None, kind="source"), sorted(refs)
+                  git_commit=gitfiles.head(found[1]) if found else None, kind="source"), sorted(refs)
 
 
 def inventory_record(inventory: str | Path) -> tuple[Source, list[str]]:
