@@ -15,9 +15,7 @@ import argparse
 import atexit
 import contextlib
 import json
-import logging
 import os
-import re
 import sys
 import threading
 import time
@@ -26,6 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from nornflow.cli.console import (
+    FailureLines,
+    console_without_tracebacks,
+    plain_help,
+)
 from nornflow.settings import apply_prefect_defaults
 
 DEBUG_HELP = "print the traceback of an error (and keep it in Prefect's console logs); accepted anywhere"
@@ -86,7 +89,7 @@ def _backup(args: argparse.Namespace) -> int:
     from nornflow.engine.run import result_of
     from nornflow.flows.backup_configs import backup_configs
 
-    with _FailureLines() as shown:
+    with FailureLines() as shown:
         state = backup_configs(inventory=args.inventory, backup_dir=args.dir, hosts=_filter(args),
                                retries=args.retries, return_state=True)
     result = result_of(state)  # raises what the flow raised, if it raised
@@ -95,36 +98,6 @@ def _backup(args: argparse.Namespace) -> int:
             print(f"[{record.host}] FAILED: {record.error or 'no reason given'}", file=sys.stderr)
     print(state.message)
     return 0 if state.is_completed() else 1
-
-
-class _FailureLines(logging.Filter):
-    """Notes the ``[host] FAILED: reason`` lines the engine already logged to the console.
-
-    The engine logs a host's failure as its batch ends; a host that failed before any batch
-    (a secret that does not resolve, a key file inside the repository) is only in the result.
-    The CLI prints a line for every failed host the console has not shown yet, so each one
-    gets exactly one line with its reason.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: set[tuple[str, str | None]] = set()
-        self._handlers: list[logging.Handler] = []
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == "[%s] FAILED: %s" and isinstance(record.args, tuple) and len(record.args) == 2:
-            self.lines.add((str(record.args[0]), str(record.args[1])))
-        return True
-
-    def __enter__(self) -> _FailureLines:
-        self._handlers = _console_handlers()
-        for handler in self._handlers:
-            handler.addFilter(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for handler in self._handlers:
-            handler.removeFilter(self)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -286,7 +259,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         _register_others(sub)
     _accept_debug_everywhere(parser)
     for each in _all_parsers(parser):
-        _plain_help(each)
+        plain_help(each)
     return parser
 
 
@@ -328,29 +301,6 @@ def _all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentP
                 yield from _all_parsers(child)
 
 
-_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")  # Sphinx roles such as :mod:`nornflow.monitor.health`
-_LITERAL = re.compile(r"``([^`]+)``")  # reStructuredText literals
-
-
-def _plain(text: str | None) -> str | None:
-    """Help text as a terminal shows it: docstring markup (``x``, :mod:`x`) becomes plain text."""
-    if not text:
-        return text
-    return _LITERAL.sub(r"\1", _ROLE.sub(r"\1", text))
-
-
-def _plain_help(parser: argparse.ArgumentParser) -> None:
-    """Help texts are often docstrings; strip their markup, which a terminal would print as is."""
-    parser.description = _plain(parser.description)
-    parser.epilog = _plain(parser.epilog)
-    for action in parser._actions:
-        if isinstance(action.help, str):
-            action.help = _plain(action.help)
-        if isinstance(action, argparse._SubParsersAction):
-            for choice in action._choices_actions:
-                choice.help = _plain(choice.help)
-
-
 def _accept_debug_everywhere(parser: argparse.ArgumentParser) -> None:
     """Give every subcommand (at any depth) ``--debug`` too, so it works after the command as well as before.
 
@@ -364,52 +314,6 @@ def _accept_debug_everywhere(parser: argparse.ArgumentParser) -> None:
             if "--debug" not in child._option_string_actions:
                 child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
             _accept_debug_everywhere(child)
-
-
-class _WithoutTraceback(logging.Formatter):
-    """Formats a record with the wrapped formatter, minus its traceback.
-
-    The record itself keeps the traceback, so the handlers that send logs to the Prefect
-    API (they format their own copy) still have it.
-    """
-
-    def __init__(self, inner: logging.Formatter | None) -> None:
-        super().__init__()
-        self.inner = inner or logging.Formatter()
-
-    def format(self, record: logging.LogRecord) -> str:
-        saved = record.exc_info, record.exc_text, record.stack_info
-        record.exc_info, record.exc_text, record.stack_info = None, None, None
-        try:
-            return self.inner.format(record)
-        finally:
-            record.exc_info, record.exc_text, record.stack_info = saved
-
-
-def _console_handlers() -> list[logging.Handler]:
-    """Prefect's console handlers (one instance, shared by its loggers and the root), set up if need be."""
-    import prefect.main  # noqa: F401 - sets up Prefect's logging once (setting it up here too costs 0.2-0.4 s)
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    return [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
-
-
-@contextlib.contextmanager
-def console_without_tracebacks() -> Iterator[None]:
-    """Prefect's console log lines without tracebacks while the block runs (the API logs keep them).
-
-    Prefect's flow engine logs a flow's exception with its traceback ("Encountered exception
-    during execution"); at a terminal that buries the one-line error :func:`main` prints.
-    """
-    handlers = _console_handlers()
-    formatters = [h.formatter for h in handlers]
-    for handler, formatter in zip(handlers, formatters, strict=True):
-        handler.setFormatter(_WithoutTraceback(formatter))
-    try:
-        yield
-    finally:
-        for handler, formatter in zip(handlers, formatters, strict=True):
-            handler.setFormatter(formatter)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from nornflow.cli import commands as cli
+from nornflow.cli.console import FailureLines, WithoutTraceback
 from nornflow.exceptions import HostSelectionError
 
 NO_HOST = "nornflow: host filter (sites=nowhere) matches no host among 1"
@@ -69,7 +70,7 @@ def test_console_formatter_drops_the_traceback_but_the_record_keeps_it():
         raise ValueError("bad")
     except ValueError:
         record = logging.LogRecord("prefect.flow_runs", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
-    quiet = cli._WithoutTraceback(logging.Formatter("%(levelname)s %(message)s"))
+    quiet = WithoutTraceback(logging.Formatter("%(levelname)s %(message)s"))
     assert quiet.format(record) == "ERROR failed"
     assert record.exc_info is not None
     assert "Traceback (most recent call last)" in logging.Formatter().format(record)  # what the API handler sends
@@ -224,7 +225,7 @@ def test_a_configured_api_url_is_used_and_nothing_is_started(tmp_path):
 
 
 def test_the_console_filter_notes_failure_lines_the_engine_logged():
-    lines = cli._FailureLines()
+    lines = FailureLines()
     failed = logging.LogRecord("prefect.task_runs", logging.WARNING, __file__, 1, "[%s] FAILED: %s",
                                ("r1", "connection refused"), None)
     ok = logging.LogRecord("prefect.task_runs", logging.INFO, __file__, 1, "[%s] ok in %.2f s%s", ("r2", 0.1, ""), None)
