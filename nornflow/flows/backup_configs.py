@@ -14,7 +14,8 @@ from prefect import State, flow, runtime
 from nornflow.change.record import backup_record, build_record, publish_record
 from nornflow.config.backups import BackupStore
 from nornflow.engine.run import final_state, run_task
-from nornflow.engine.shards import ShardTicket, run_sharded, save_shard_result
+from nornflow.engine.sharded_run import run_sharded
+from nornflow.engine.shards import ShardTicket, save_shard_result
 from nornflow.monitor.artifacts import publish_diffs, publish_run, publish_table
 from nornflow.tasks import get_running_config
 

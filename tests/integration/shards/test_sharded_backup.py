@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nornflow.engine.shards import zombie_automation
+from nornflow.engine.sharded_run import zombie_automation
 from tests.support.stack import BIN, ROOT, Cli, Server, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
