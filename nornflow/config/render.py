@@ -9,10 +9,12 @@ are errors (``StrictUndefined``): a template never renders half a config silentl
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from nornir.core.inventory import Host
 
 from nornflow.config.exceptions import TemplateError
@@ -69,6 +71,40 @@ class Renderer:
             f"no template for host {host.name!r} (platform {host.platform}, role {host.get('role')}): "
             f"looked for {', '.join(candidates)} in {self.directory}"
         )
+
+    def sources(self, host: Host) -> set[str]:
+        """Every template file ``host``'s intended config depends on, by name relative to the directory.
+
+        The candidates up to the one used (adding ``<platform>/<role>.j2`` changes what a host that
+        used ``default.j2`` renders) and everything the used one includes, extends or imports, at any
+        depth. A reference computed at render time cannot be followed: then the host depends on ``*``
+        (every template). A host with no template depends on its candidates.
+        """
+        candidates = template_candidates(host.platform, host.get("role"))
+        used = next((n for n in candidates if (self.directory / n).is_file()), None)
+        if used is None:
+            return set(candidates)
+        found = set(candidates[:candidates.index(used) + 1])
+        todo = [used]
+        while todo:
+            name = todo.pop()
+            try:
+                source = (self.directory / name).read_text(encoding="utf-8")
+                referenced = list(jinja2.meta.find_referenced_templates(self.env.parse(source)))
+            except (OSError, jinja2.TemplateSyntaxError):
+                continue  # a missing include or a broken file fails the render itself, naming it
+            for child in referenced:
+                if child is None:
+                    found.add("*")
+                elif child not in found:
+                    found.add(child)
+                    todo.append(child)
+        return found
+
+    def hosts_using(self, hosts: Iterable[Host], changed: Iterable[str]) -> list[str]:
+        """Names of the hosts whose intended config depends on any of the ``changed`` template files."""
+        wanted = {Path(name).as_posix().removeprefix("./") for name in changed}
+        return [host.name for host in hosts if (uses := self.sources(host)) & wanted or ("*" in uses and wanted)]
 
     def render(self, host: Host) -> str:
         """The intended configuration of ``host``; :class:`TemplateError` names template, line and host."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import State, flow, get_run_logger
+from prefect.states import Completed
 
 from nornflow.change.record import record_run
 from nornflow.config import events
@@ -47,12 +48,29 @@ def check_compliance(
     failure_budget: int | str | None = None,
     max_sessions: int = 100,
     session_limits: list[str] | None = None,
+    changed_templates: list[str] | None = None,
 ) -> State:
     """Compare each selected device's running config with its intended one (``sections`` only, if given).
 
-    Drift does not fail the run (it is the finding); devices that cannot be checked do.
+    ``changed_templates`` (paths relative to ``templates``, e.g. from a git push through a gateway hook)
+    narrows the selection to the devices whose intended config renders from any of them
+    (:meth:`Renderer.sources`: the template used, what it includes or extends, and a more specific
+    one that was added or removed). Drift does not fail the run (it is the finding); devices that
+    cannot be checked do.
     """
-    Renderer(templates)
+    renderer = Renderer(templates)
+    if changed_templates is not None:
+        from nornflow.inventory.load import HostFilter, load_nornir
+
+        nr = load_nornir(inventory)
+        selected = set(HostFilter.coerce(hosts).select(nr))
+        names = renderer.hosts_using([h for n, h in nr.inventory.hosts.items() if n in selected], changed_templates)
+        get_run_logger().info("templates changed: %s; devices rendering from them: %s",
+                              ", ".join(changed_templates) or "none", ", ".join(names) or "none")
+        if not names:
+            return Completed(message=f"no device renders from {', '.join(changed_templates) or 'no template'}: "
+                                     "nothing to check")
+        hosts = {"names": names}
     result = run_task(check_config, nornir=inventory, hosts=hosts, name="check_compliance",
                       task_kwargs={"templates": templates, "sections": sections}, max_sessions=max_sessions,
                       session_limits=session_limits or ())
