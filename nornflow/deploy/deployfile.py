@@ -91,6 +91,29 @@ def _check_runner_tags(tags: list[Any], params: set[str], where: str, report: Re
                        f"name one of: {', '.join(sorted(params))}")
 
 
+def _check_schedules(entry: dict[str, Any], where: str, report: Report) -> None:
+    """Each schedule, and the on-time start a schedule that fires on a second needs (nornflow.triggers.ontime)."""
+    from nornflow.triggers.schedules import ONTIME_COMMAND, to_seconds
+
+    precise = []
+    for i, schedule in enumerate(entry.get("schedules") or []):
+        runs = check_schedule(schedule, f"{where}.schedules[{i}]", report)
+        if runs is not None and to_seconds(runs):
+            precise.append(f"schedules[{i}]")
+    pool = entry.get("work_pool")
+    variables = (pool.get("job_variables") if isinstance(pool, dict) else None) or {}
+    command = str(variables.get("command") or "") if isinstance(variables, dict) else ""
+    if precise and "nornflow.triggers.ontime" not in command:
+        report.add(
+            "warning",
+            f"{where}.work_pool.job_variables",
+            f"{', '.join(precise)} fire on a second, but a worker starts a run when it polls (up to "
+            "PREFECT_WORKER_PREFETCH_SECONDS early) and Prefect's server lets it run up to half a second early",
+            f"set `job_variables: {{command: {ONTIME_COMMAND}}}` under work_pool, and start the worker with "
+            "PREFECT_WORKER_PREFETCH_SECONDS >= PREFECT_WORKER_QUERY_SECONDS + 10 (docs/triggers.md)",
+        )
+
+
 def check_deployment(entry: Any, index: int, file: Path, root: Path, report: Report) -> None:
     name = entry.get("name") if isinstance(entry, dict) else None
     where = f"{file.name}: deployments[{index}]" + (f" ({name})" if name else "")
@@ -140,8 +163,7 @@ def check_deployment(entry: Any, index: int, file: Path, root: Path, report: Rep
             "set `work_pool: {name: nornflow-lab}` (prefect work-pool create nornflow-lab --type process)",
         )
     info.work_pool = pool
-    for i, schedule in enumerate(entry.get("schedules") or []):
-        check_schedule(schedule, f"{where}.schedules[{i}]", report)
+    _check_schedules(entry, where, report)
     if entry.get("concurrency_limit") is not None:
         check_concurrency(entry["concurrency_limit"], f"{where}.concurrency_limit", report)
     check_triggers(entry.get("triggers"), where, params, report)

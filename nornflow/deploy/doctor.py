@@ -207,6 +207,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         offline=args.offline,
         fix=args.fix,
     )
+    for where, meaning in report.schedules:
+        print(f"schedule {where}: {meaning}")
     for finding in report.findings:
         print(finding)
     names = ", ".join(d.label.split(": ", 1)[-1] for d in report.deployments)

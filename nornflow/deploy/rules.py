@@ -25,6 +25,7 @@ _SCHEDULE_KEYS = {
     "slug",
     "replaces",
     "max_scheduled_runs",
+    "quartz",  # NornFlow's: the Quartz text beside the cron/rrule Prefect runs (nornflow.triggers)
 }
 
 
@@ -58,6 +59,7 @@ class Report:
     deployments: list[DeploymentInfo] = field(default_factory=list)
     blocks: dict[tuple[str, str], str] = field(default_factory=dict)  # (slug, name) -> where it is used
     variables: dict[str, str] = field(default_factory=dict)
+    schedules: list[tuple[str, str]] = field(default_factory=list)  # (where, what it means and its next runs)
 
     def add(self, level: Level, where: str, problem: str, fix: str = "") -> None:
         self.findings.append(Finding(level, where, problem, fix))
@@ -67,10 +69,16 @@ class Report:
         return [f for f in self.findings if f.level == "error"]
 
 
-def check_schedule(spec: Any, where: str, report: Report) -> None:
-    """One entry of ``schedules:``: exactly one of cron, interval, rrule, and each must parse."""
-    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+def check_schedule(spec: Any, where: str, report: Report) -> dict[str, Any] | None:
+    """One entry of ``schedules:``: exactly one of cron, interval, rrule, and each must parse.
+
+    A 6/7-field ``cron:`` and a ``quartz:`` entry are read by :mod:`nornflow.triggers.schedules`
+    (seconds, and which field order). Each accepted schedule is explained in ``report.schedules``
+    with Prefect's own next fire times; returns what Prefect runs, or None when refused.
+    """
     from pydantic import ValidationError
+
+    from nornflow.triggers.schedules import Verdict, check_quartz, explain, prefect_schedule, read_cron
 
     if not isinstance(spec, dict):
         report.add(
@@ -79,56 +87,39 @@ def check_schedule(spec: Any, where: str, report: Report) -> None:
             f"a schedule must be a mapping, got {spec!r}",
             'write e.g. `- cron: "0 2 * * *"` with `timezone: Europe/Berlin`',
         )
-        return
+        return None
     kinds = [k for k in ("cron", "interval", "rrule") if spec.get(k) not in (None, "")]
-    if len(kinds) != 1:
+    if len(kinds) != 1 and not (not kinds and spec.get("quartz")):
         report.add(
             "error",
             where,
             f"a schedule needs exactly one of cron, interval, rrule (got {kinds or 'none'})",
             "split it into one schedule per kind",
         )
-        return
+        return None
     unknown = sorted(set(spec) - _SCHEDULE_KEYS)
     if unknown:
         report.add("warning", where, f"unknown schedule keys {unknown} are ignored by prefect deploy")
-    kind = kinds[0]
+    kind = "quartz" if spec.get("quartz") else kinds[0]
     timezone = spec.get("timezone")
     try:
-        if kind == "cron":
-            cron = str(spec["cron"]).strip()
-            fields = cron.split()
-            if not cron.startswith("@") and len(fields) != 5:
-                extra = (
-                    " Prefect hands a 6th field to croniter as *seconds* (the last field), so"
-                    " a Quartz-style `0 0 2 * * *` becomes every second of a day's first minute"
-                    if len(fields) in (6, 7)
-                    else ""
-                )
-                report.add(
-                    "error",
-                    f"{where}.cron",
-                    f"cron {cron!r} has {len(fields)} fields, expected 5"
-                    f" (minute hour day-of-month month day-of-week).{extra}",
-                    "use a 5-field cron (minute resolution); for sub-minute cadence use "
-                    "`interval: <seconds>`, for calendar rules use `rrule:`",
-                )
-                return
-            CronSchedule(cron=cron, **({"timezone": timezone} if timezone else {}))
+        if kind == "quartz":
+            verdict = check_quartz(str(spec["quartz"]), spec)
+        elif kind == "cron":
+            verdict = read_cron(str(spec["cron"]).strip(), timezone)
+            if verdict.ok and spec.get("day_or") is not None:
+                verdict.spec["day_or"] = spec["day_or"]
         elif kind == "interval":
             interval = spec["interval"]
             if isinstance(interval, (int, float)) and interval <= 0:
                 raise ValueError(f"interval {interval} must be a positive number of seconds")
-            kwargs: dict[str, Any] = {"interval": interval}
-            if timezone:
-                kwargs["timezone"] = timezone
-            if spec.get("anchor_date"):
-                from datetime import datetime
-
-                kwargs["anchor_date"] = datetime.fromisoformat(str(spec["anchor_date"]))
-            IntervalSchedule(**kwargs)
+            keys = ("interval", "timezone", "anchor_date")
+            verdict = Verdict(meaning=f"every {interval} s", spec={k: spec[k] for k in keys if spec.get(k)})
         else:
-            RRuleSchedule(rrule=str(spec["rrule"]), **({"timezone": timezone} if timezone else {}))
+            verdict = Verdict(meaning="rrule", spec={k: spec[k] for k in ("rrule", "timezone") if spec.get(k)})
+        if verdict.ok:
+            prefect_schedule(verdict.spec)
+            report.schedules.append((where, explain(verdict.spec, verdict.meaning)))
     except (ValidationError, ValueError, TypeError) as exc:
         reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         report.add(
@@ -138,6 +129,11 @@ def check_schedule(spec: Any, where: str, report: Report) -> None:
             "fix the expression (test it with `nornflow doctor`); time zones are IANA names "
             "such as Europe/Berlin",
         )
+        return None
+    if not verdict.ok:
+        report.add("error", f"{where}.{kind}", verdict.problem, verdict.fix)
+        return None
+    return verdict.spec
 
 
 def check_concurrency(spec: Any, where: str, report: Report) -> None:
