@@ -269,6 +269,7 @@ def _register_others(sub: Any) -> None:
     from nornflow.gateway import cli as gateway_cli
     from nornflow.plan import cli as plan_cli
     from nornflow.secrets import local_cli
+    from nornflow.triggers import watch
 
     plan_parser = plan_cli.register(sub)
     _subcommand(plan_parser, "run").set_defaults(preflight=_check_plan)
@@ -277,6 +278,7 @@ def _register_others(sub: Any) -> None:
     change_cli.register_resume(sub)
     doctor.register(sub)
     gateway_cli.register(sub)
+    watch.register(sub)
 
 
 def _check_plan(args: argparse.Namespace) -> None:
