@@ -179,7 +179,7 @@ def test_doctor_checks_pools_blocks_and_device_locks_on_the_server(stack):
     assert "prefect work-pool create no-such-pool --type process" in proc.stdout
     assert "ERROR block secret/no-such-block: does not exist on the server" in proc.stdout
     assert "cannot load 'flows/show_commands.py:no_such_flow'" in proc.stdout
-    assert "cron '0 0 2 * * *' has 6 fields" in proc.stdout
+    assert "cron '0 0 2 * * *' is ambiguous" in proc.stdout
 
 
 def test_restart_keeps_deployments_schedules_and_history(stack):

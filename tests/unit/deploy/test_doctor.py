@@ -84,7 +84,7 @@ def test_malformed_entrypoint_and_missing_pool(tmp_path):
 @pytest.mark.parametrize(
     ("schedule", "expected"),
     [
-        ({"cron": "0 0 2 * * *", "timezone": "Europe/Berlin"}, "as *seconds*"),
+        ({"cron": "0 0 2 * * *", "timezone": "Europe/Berlin"}, "is ambiguous"),
         ({"cron": "61 * * * *"}, "does not parse"),
         ({"cron": "0 2 * * *", "timezone": "Mars/Olympus"}, "does not parse"),
         ({"rrule": "FREQ=WEEKLYY;BYDAY=MO"}, "rrule schedule 'FREQ=WEEKLYY;BYDAY=MO' does not parse"),
@@ -186,7 +186,7 @@ def test_cli_doctor_offline_exit_codes(tmp_path, capsys):
     assert main(["doctor", "--offline", "--file", str(bad), "--root", str(ROOT)]) == 1
     out = capsys.readouterr().out
     assert "ERROR prefect.yaml: backup_configs/lab.schedules[0].cron" in out
-    assert "fix: use a 5-field cron" in out
+    assert 'quartz: "*/5 * * * * *"' in out and 'cron: "* * * * * */5"' in out  # the unambiguous spelling
 
 
 def test_scheduled_deployment_missing_a_required_parameter_fails(tmp_path):
