@@ -203,6 +203,9 @@ class HookReceiver:
 
     async def _accept(self, request: Request, workspace: str, hook: HookSettings, body: bytes, delivery: str,
                       detail: dict[str, Any]) -> Response:
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise _Refused(415, f"hook {hook.name!r} takes an unencoded body (got Content-Encoding: {encoding})")
         content_type = request.headers.get("content-type", "")
         if not _JSON_TYPES.match(content_type):
             raise _Refused(415, f"hook {hook.name!r} takes JSON: send Content-Type: application/json "

@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from nornflow.gateway.hooks.config import Style
+
+
+class Headers(Protocol):
+    """A dict of headers, or Starlette's ``Headers`` (whose ``items()`` keeps repeated headers)."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
 
 #: The header each style's credential travels in (what the template never sees).
 CREDENTIAL_HEADERS: dict[str, str] = {
@@ -61,10 +69,14 @@ def sign(style: Style, secret: str, body: bytes) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def verify(style: Style, secret: str, headers: Mapping[str, str], body: bytes, hook: str) -> Verdict:
-    """Check the credential of a delivery to ``hook``; ``headers`` are read case-insensitively."""
+def verify(style: Style, secret: str, headers: Headers, body: bytes, hook: str) -> Verdict:
+    """Check the credential of a delivery to ``hook``; header names are compared case-insensitively, and a
+    credential header sent twice is refused (``headers``: anything whose ``items()`` lists every header)."""
     name = CREDENTIAL_HEADERS[style]
-    given = next((v for k, v in headers.items() if k.lower() == name), None)
+    values = [v for k, v in headers.items() if k.lower() == name]
+    if len(values) > 1:  # which one would a proxy, or Prefect's side, have read? Neither: refused
+        return Verdict(False, reason=f"ambiguous request: {name} is sent {len(values)} times; send it once")
+    given = values[0] if values else None
     if given is None or not given.strip():
         return Verdict(False, missing=True, reason=(
             f"unsigned request: hook {hook!r} expects {_HOW[style]}; configure the sender with the hook's secret"))

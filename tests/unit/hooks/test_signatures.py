@@ -55,3 +55,21 @@ def test_github_needs_the_sha256_scheme_and_bearer_the_bearer_scheme() -> None:
     assert not verify("github", "s", {"X-Hub-Signature-256": digest}, b"x", "h").ok
     assert not verify("bearer", "s", {"Authorization": "Basic s"}, b"x", "h").ok
     assert verify("bearer", "s", {"Authorization": "bearer s"}, b"x", "h").ok
+
+
+def test_a_credential_header_sent_twice_is_refused() -> None:
+    body = b"{}"
+    good = sign("github", "s", body)["X-Hub-Signature-256"]
+    twice = verify("github", "s", _Repeated([("X-Hub-Signature-256", good), ("x-hub-signature-256", "sha256=00")]),
+                   body, "h")
+    assert not twice.ok and "sent 2 times" in twice.reason
+
+
+class _Repeated:
+    """Headers as Starlette keeps them: a list, repeats included."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def items(self) -> list[tuple[str, str]]:
+        return self.pairs
