@@ -79,9 +79,9 @@ def main() -> None:
     parser.add_argument("--no-flow", action="store_true", help="measure API latency only")
     args = parser.parse_args()
 
+    from nornflow.gateway.proxy.upstream import Supervisor, free_port
     from nornflow.gateway.serve import open_state
     from nornflow.gateway.settings import load_settings
-    from nornflow.gateway.upstream import Supervisor, free_port
     from nornflow.lab import daemon
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import uvicorn
 
 from nornflow.gateway.app import Gateway
-from nornflow.gateway.audit import AuditLog
+from nornflow.gateway.audit.log import AuditLog
+from nornflow.gateway.proxy.upstream import Supervisor
 from nornflow.gateway.settings import GatewaySettings
 from nornflow.gateway.store import GatewayStore
-from nornflow.gateway.upstream import Supervisor
 
 log = logging.getLogger("nornflow.gateway")
 

@@ -298,7 +298,7 @@ class GatewaySettings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
-        from nornflow.gateway.http import trusted_networks
+        from nornflow.gateway.proxy.http import trusted_networks
 
         trusted_networks(value)  # a bad entry raises ValueError naming itself
         return value

@@ -49,7 +49,7 @@ def import_graph() -> nx.DiGraph:
 
 def test_the_import_graph_is_read() -> None:
     graph = import_graph()
-    assert graph.has_edge("nornflow.gateway.app", "nornflow.gateway.policy")
+    assert graph.has_edge("nornflow.gateway.app", "nornflow.gateway.policy.decide")
     assert graph.number_of_nodes() > 100
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nornflow.gateway.proxy.upstream import Supervisor, free_port
 from nornflow.gateway.serve import Running, running
 from nornflow.gateway.settings import load_settings
-from nornflow.gateway.upstream import Supervisor, free_port
 
 PASSWORD = "correct-horse-battery"  # test users only
 ROLES = {

@@ -1,4 +1,4 @@
-"""Secrets cannot be un-secreted (issue 18, item 4): nornflow.gateway.blocks against a real Prefect server.
+"""Secrets cannot be un-secreted (issue 18, item 4): nornflow.gateway.policy.blocks against a real Prefect server.
 
 The server is Prefect's own test harness, ours alone (the attacks below really run on it, to show
 that each refused request is one Prefect would carry out). ``check_block_write`` reads it the way
@@ -23,8 +23,9 @@ from prefect.client.orchestration import PrefectClient
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
-from nornflow.gateway.blocks import check_block_write, installed_schemas, is_installed, secret_fields
-from nornflow.gateway.roles import ROLE_PERMS, Role
+from nornflow.gateway.policy.block_schemas import installed_schemas, is_installed, secret_fields
+from nornflow.gateway.policy.blocks import check_block_write
+from nornflow.gateway.policy.roles import ROLE_PERMS, Role
 
 pytestmark = pytest.mark.integration
 

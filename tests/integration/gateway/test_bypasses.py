@@ -22,11 +22,11 @@ from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from nornflow.gateway.http import trusted_networks
+from nornflow.gateway.proxy.http import trusted_networks
+from nornflow.gateway.proxy.upstream import free_port
 from nornflow.gateway.ratelimit import LoginGuard
 from nornflow.gateway.serve import running
 from nornflow.gateway.settings import load_settings
-from nornflow.gateway.upstream import free_port
 
 pytestmark = pytest.mark.integration
 

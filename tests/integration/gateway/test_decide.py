@@ -29,13 +29,14 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 from starlette.requests import Request
 
-from nornflow.gateway.app import Decision, Gateway, Refusal
-from nornflow.gateway.auth import Principal
-from nornflow.gateway.http import BadRequest, check_path
-from nornflow.gateway.roles import perms_for
+from nornflow.gateway.app import Gateway
+from nornflow.gateway.auth.caller import Principal
+from nornflow.gateway.policy.decide import Decision, Refusal
+from nornflow.gateway.policy.roles import perms_for
+from nornflow.gateway.proxy.http import BadRequest, check_path
+from nornflow.gateway.proxy.upstream import free_port, mirror_lab_flag
 from nornflow.gateway.serve import running
 from nornflow.gateway.settings import load_settings
-from nornflow.gateway.upstream import free_port, mirror_lab_flag
 from nornflow.settings import LAB_VARIABLE
 
 pytestmark = pytest.mark.integration
@@ -408,8 +409,8 @@ async def _decision(gateway: Gateway, principal: Principal, method: str, raw_pat
     request = _request(method, raw_path, query, body, content_type)
     try:
         check_path(request.scope["raw_path"])
-        decided = await gateway.decide(request, gateway.upstreams["core"], request.url.path[len("/w/core/api"):],
-                                       principal)
+        decided = await gateway.decider.decide(request, gateway.upstreams["core"],
+                                               request.url.path[len("/w/core/api"):], principal)
     except BadRequest as exc:
         return ("refused", exc.status, exc.message)
     if isinstance(decided, Refusal):
@@ -449,7 +450,7 @@ def test_equivalent_spellings_get_the_canonical_decision_for_every_role(
         assert got[0] == "refused" and got[1] in (400, 403, 415), (variant, got)
 
 
-# -- 4. secrets stay secret: writes (nornflow.gateway.blocks, test_block_schemas.py) and reads -------------
+# -- 4. secrets stay secret: writes (nornflow.gateway.policy.blocks, test_block_schemas.py) and reads -------------
 def test_a_secret_holding_a_json_object_is_masked_for_every_reader_without_secrets(team: Any) -> None:
     """Prefect obfuscates only a scalar at a secret field's exact path: a Secret whose value is an object
     (what `secret:secret/<name>#<key>` references read) came back in clear on a plain GET."""

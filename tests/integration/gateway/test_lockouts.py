@@ -26,10 +26,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from nornflow.gateway.auth import SESSION_COOKIE
+from nornflow.gateway.auth.caller import SESSION_COOKIE
+from nornflow.gateway.proxy.upstream import free_port
 from nornflow.gateway.serve import Running, running
 from nornflow.gateway.settings import load_settings
-from nornflow.gateway.upstream import free_port
 
 pytestmark = pytest.mark.integration
 

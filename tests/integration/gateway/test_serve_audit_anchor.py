@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 
-from nornflow.gateway.audit import _anchor_mac, read_anchor, read_key
+from nornflow.gateway.audit.chain import anchor_mac, read_anchor, read_key
+from nornflow.gateway.proxy.upstream import free_port
 from nornflow.gateway.serve import running
 from nornflow.gateway.settings import load_settings
-from nornflow.gateway.upstream import free_port
 
 PASSWORD = "correct-horse-battery"  # test user only
 
@@ -69,7 +69,7 @@ def test_a_cut_log_with_a_rewritten_anchor_is_caught_by_the_workspace_events(tmp
         assert key is not None and anchor is not None
         (copy / "audit.anchor").write_text(json.dumps({
             "seq": kept["seq"], "hash": kept["hash"], "keyed_since": anchor.keyed_since,
-            "mac": _anchor_mac(key, kept["seq"], kept["hash"], anchor.keyed_since)}))
+            "mac": anchor_mac(key, kept["seq"], kept["hash"], anchor.keyed_since)}))
 
         caught = _verify(copy, port, f"vic:{secret}")
         assert caught.returncode == 1, caught.stdout + caught.stderr

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import httpx
 
+from nornflow.gateway.proxy.upstream import free_port
 from nornflow.gateway.serve import running
 from nornflow.gateway.settings import load_settings
-from nornflow.gateway.upstream import free_port
 
 PASSWORD = "correct-horse-battery"  # test user only
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from nornflow.gateway.proxy.upstream import free_port
 from nornflow.gateway.serve import running
 from nornflow.gateway.settings import load_settings
-from nornflow.gateway.upstream import free_port
 from tests.integration.gateway.conftest import PASSWORD
 from tests.servers.tls import make_ca_and_server_cert
 
@@ -47,7 +47,7 @@ def test_fronting_a_server_that_is_already_running(team: Any, tmp_path: Path) ->
     core = team.running.gateway.upstreams["core"]
     settings = load_settings(None, host="127.0.0.1", port=free_port(), data_dir=team.data_dir,
                              workspaces=[{"name": "core", "url": core.api_url, "auth_string": core.auth_string}])
-    from nornflow.gateway.upstream import Supervisor
+    from nornflow.gateway.proxy.upstream import Supervisor
 
     supervisor = Supervisor(settings)
     adopted = supervisor.start()["core"]

@@ -24,11 +24,11 @@ from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from nornflow.gateway.auth import SESSION_COOKIE
+from nornflow.gateway.auth.caller import SESSION_COOKIE
+from nornflow.gateway.proxy.upstream import free_port
+from nornflow.gateway.proxy.websocket import AUTH_FRAME_TIMEOUT
 from nornflow.gateway.serve import running
 from nornflow.gateway.settings import load_settings
-from nornflow.gateway.upstream import free_port
-from nornflow.gateway.websocket import AUTH_FRAME_TIMEOUT
 
 pytestmark = pytest.mark.integration
 PREFECT = str(Path(sys.executable).with_name("prefect"))

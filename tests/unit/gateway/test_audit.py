@@ -7,16 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nornflow.gateway.audit import (
-    GENESIS,
-    KEYED,
-    AuditLog,
-    AuditVerification,
-    check_against_event,
-    read_key,
-    record_hash,
-    redact_detail,
-)
+from nornflow.gateway.audit.chain import GENESIS, KEYED, read_key, record_hash
+from nornflow.gateway.audit.log import AuditLog
+from nornflow.gateway.audit.redact import redact_detail
+from nornflow.gateway.audit.verify import AuditVerification, check_against_event
 
 TOKEN = "nft_0123456789abcdef_89abcdef_" + "a" * 32 + "_" + "b" * 64
 
@@ -141,7 +135,7 @@ def test_concurrent_appends_from_threads_and_two_handles(tmp_path):
 
 def test_concurrent_appends_from_processes(tmp_path):
     path = tmp_path / "audit.jsonl"
-    script = (f"from nornflow.gateway.audit import AuditLog\nlog = AuditLog({str(path)!r})\n"
+    script = (f"from nornflow.gateway.audit.log import AuditLog\nlog = AuditLog({str(path)!r})\n"
               "for i in range(100):\n    log.append(action='write', detail={'i': i})\n")
     procs = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(3)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]

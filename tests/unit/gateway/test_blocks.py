@@ -1,4 +1,5 @@
-"""Block schema and block document writes: the pure decisions of nornflow.gateway.blocks (issue 18, item 4).
+"""Block schema and block document writes: the pure decisions of nornflow.gateway.policy.block_schemas and
+the write guard of nornflow.gateway.policy.blocks (issue 18, item 4).
 
 The same rules against a real Prefect server: tests/integration/gateway/test_block_schemas.py.
 """
@@ -15,10 +16,8 @@ from prefect_aws import AwsCredentials
 from pydantic import SecretStr
 
 from nornflow.blocks.vault import VaultSecrets
-from nornflow.gateway.blocks import (
-    ROUTES,
+from nornflow.gateway.policy.block_schemas import (
     Schema,
-    check_block_write,
     installed_schemas,
     is_installed,
     new_document_refusal,
@@ -28,7 +27,8 @@ from nornflow.gateway.blocks import (
     secret_fields,
     uncovered,
 )
-from nornflow.gateway.roles import ROLE_PERMS, Role
+from nornflow.gateway.policy.blocks import ROUTES, check_block_write
+from nornflow.gateway.policy.roles import ROLE_PERMS, Role
 
 
 class RouterLogin(Block):

@@ -7,8 +7,9 @@ import pytest
 from starlette.routing import compile_path
 
 from nornflow.gateway.errors import RoleError
-from nornflow.gateway.policy import authorize, classify, prefect_routes, websocket_permission
-from nornflow.gateway.roles import ROLE_PERMS, Perm, Role, perms_for
+from nornflow.gateway.policy.roles import ROLE_PERMS, Perm, Role, perms_for
+from nornflow.gateway.policy.routes import classify, prefect_routes, websocket_permission
+from nornflow.gateway.policy.rules import authorize
 
 RUN_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 DEPLOYMENT = f"/deployments/{RUN_ID}/create_flow_run"
@@ -45,7 +46,7 @@ def test_every_installed_prefect_route_is_classified(routes):
         if found is None or found[0] != f"{method} {display(template)}":
             missing.append(f"{method} {template} (classified as {found})")
     print("\n".join(["routes the gateway does not classify:", *missing]) if missing else "all classified")
-    assert not missing, "classify these routes in nornflow/gateway/policy.py:\n" + "\n".join(missing)
+    assert not missing, "classify these routes in nornflow/gateway/policy/routes.py:\n" + "\n".join(missing)
     assert ("WS", "/events/in") in routes and ("GET", "/health") in routes
 
 
@@ -268,7 +269,7 @@ def test_a_retry_without_the_approver_role_is_checked_for_a_change_run():
 
 
 def test_change_window_defaults_on_deployments():
-    from nornflow.gateway.changes import guard_deployment_defaults
+    from nornflow.gateway.policy.changes import guard_deployment_defaults
 
     developer, owner = perms_for(["developer"]), perms_for(["owner"])
     refusal, _ = guard_deployment_defaults({"parameters": {"override_reason": "always"}}, "dev", developer)

@@ -9,7 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from nornflow.gateway.app import Gateway
-from nornflow.gateway.audit import AuditLog
+from nornflow.gateway.audit.log import AuditLog
 from nornflow.gateway.ratelimit import LoginGuard, RateLimiter
 from nornflow.gateway.settings import load_settings
 from nornflow.gateway.store import GatewayStore
@@ -145,7 +145,7 @@ def test_throttle_lets_one_record_through_per_window_and_counts_the_rest() -> No
 
 
 def test_client_ip_trusts_x_forwarded_for_only_from_a_trusted_proxy() -> None:
-    from nornflow.gateway.http import client_ip, trusted_networks
+    from nornflow.gateway.proxy.http import client_ip, trusted_networks
 
     proxies = trusted_networks(["10.0.0.0/8", "192.0.2.7"])
     forwarded = {"x-forwarded-for": "198.51.100.1, 203.0.113.9, 10.1.1.1"}
@@ -169,7 +169,7 @@ def test_login_guard_per_user_lockout_is_a_short_cooldown() -> None:
 
 
 def test_redirects_to_the_internal_server_are_made_relative() -> None:
-    from nornflow.gateway.http import internal_location
+    from nornflow.gateway.proxy.http import internal_location
 
     base = "http://127.0.0.1:4321"
     assert internal_location("http://127.0.0.1:4321/w/core/api/flows/?x=1", base) == "/w/core/api/flows/?x=1"

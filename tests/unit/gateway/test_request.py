@@ -1,5 +1,5 @@
-"""How the gateway reads a request the way Prefect will (nornflow.gateway.request) and the parameter rules
-decided on that reading (nornflow.gateway.parameters): pure functions, checked against Prefect's own code."""
+"""How the gateway reads a request the way Prefect will (nornflow.gateway.proxy.request) and the parameter rules
+decided on that reading (nornflow.gateway.policy.parameters): pure functions, checked against Prefect's own code."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
 
-from nornflow.gateway.http import BadRequest
-from nornflow.gateway.parameters import (
+from nornflow.gateway.policy.parameters import (
     GOVERNED,
     governed_tags,
     runner_refusal,
     runner_settable,
     truthy,
 )
-from nornflow.gateway.policy import match_route
-from nornflow.gateway.request import KIND, REMOVED, has_kind, hydrated, inert, is_json_type, parse_body
+from nornflow.gateway.policy.routes import match_route
+from nornflow.gateway.proxy.http import BadRequest
+from nornflow.gateway.proxy.request import KIND, REMOVED, has_kind, hydrated, inert, is_json_type, parse_body
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),

@@ -1,8 +1,9 @@
 """What every part of the gateway that answers a caller shares: the caller's address, the audit
 record of what was done, the response headers, and the lockout for failed authentications.
 
-The API proxy (:mod:`.app`), the login pages (:mod:`.login`) and the websocket relay
-(:mod:`.websocket`) are each handed one :class:`Front`; none of them imports the app back.
+The API proxy (:mod:`nornflow.gateway.app`, :mod:`.forward`), the login pages
+(:mod:`nornflow.gateway.auth.login`) and the websocket relay (:mod:`.websocket`) are each handed one
+:class:`Front`; none of them imports the app back.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from nornflow.gateway.audit import AuditLog
-from nornflow.gateway.http import client_ip, origin_of, security_headers, trusted_networks
+from nornflow.gateway.audit.log import AuditLog
+from nornflow.gateway.proxy.http import client_ip, origin_of, security_headers, trusted_networks
 from nornflow.gateway.ratelimit import LoginGuard, Throttle
 from nornflow.gateway.settings import GatewaySettings
 

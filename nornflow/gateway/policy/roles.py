@@ -2,7 +2,7 @@
 
 The roles are the ones Prefect Cloud users already know (viewer, runner, developer, worker,
 owner) plus ``approver``: someone who may answer a paused run's approval form and nothing else.
-A permission is what :mod:`nornflow.gateway.policy` asks for; a role is only a named bundle of
+A permission is what :mod:`nornflow.gateway.policy.routes` asks for; a role is only a named bundle of
 permissions, so a principal with several roles holds the union of their permissions.
 """
 

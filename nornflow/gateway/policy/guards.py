@@ -1,8 +1,8 @@
 """The checks that need a request's parsed body, and sometimes the server's state, before it is forwarded.
 
-Each check decides on the values Prefect will act on (see :mod:`.request`): the parameters a run
-starts with are the deployment's defaults merged with the request's and hydrated, the answer to an
-approval is the hydrated ``run_input``. Each returns the body to forward in its canonical form
+Each check decides on the values Prefect will act on (see :mod:`nornflow.gateway.proxy.request`): the
+parameters a run starts with are the deployment's defaults merged with the request's and hydrated, the
+answer to an approval is the hydrated ``run_input``. Each returns the body to forward in its canonical form
 (approver stamped, ``override_by`` stamped, hydrated values made inert) or the reason for a refusal.
 """
 
@@ -12,12 +12,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from nornflow.gateway.auth import Principal
-from nornflow.gateway.blocks import ROUTES as BLOCK_ROUTES
-from nornflow.gateway.blocks import check_block_write
-from nornflow.gateway.changes import guard_change_parameters, guard_deployment_defaults, schema_defaults
-from nornflow.gateway.http import BadRequest
-from nornflow.gateway.parameters import (
+from nornflow.gateway.auth.caller import Principal
+from nornflow.gateway.policy.blocks import ROUTES as BLOCK_ROUTES
+from nornflow.gateway.policy.blocks import check_block_write
+from nornflow.gateway.policy.changes import guard_change_parameters, guard_deployment_defaults, schema_defaults
+from nornflow.gateway.policy.parameters import (
     LAB_VARIABLE,
     auto_approve_refusal,
     governed_tags,
@@ -27,9 +26,10 @@ from nornflow.gateway.parameters import (
     same,
     truthy,
 )
-from nornflow.gateway.policy import RouteMatch
-from nornflow.gateway.request import REMOVED, Fetch, hydrated, inert
-from nornflow.gateway.roles import Perm
+from nornflow.gateway.policy.roles import Perm
+from nornflow.gateway.policy.routes import RouteMatch
+from nornflow.gateway.proxy.http import BadRequest
+from nornflow.gateway.proxy.request import REMOVED, Fetch, hydrated, inert
 
 RESUME = "POST /flow_runs/{id}/resume"
 RUN_INPUT = "POST /flow_runs/{id}/input"

@@ -32,37 +32,19 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from nornflow.gateway.auth import Authenticator, Principal, Unauthenticated
-from nornflow.gateway.front import Front
-from nornflow.gateway.http import BadRequest, check_path, origin_of
-from nornflow.gateway.policy import websocket_permission
+from nornflow.gateway.audit.events import forges_audit
+from nornflow.gateway.auth.caller import Authenticator, Principal, Unauthenticated
+from nornflow.gateway.policy.routes import websocket_permission
+from nornflow.gateway.proxy.front import Front
+from nornflow.gateway.proxy.http import BadRequest, check_path, origin_of
+from nornflow.gateway.proxy.upstream import Upstream
 from nornflow.gateway.ratelimit import RateLimiter
 from nornflow.gateway.settings import GatewaySettings
-from nornflow.gateway.upstream import Upstream
 
 _WS_PATH = re.compile(r"^/w/([a-z0-9][a-z0-9-]{0,39})/api(/.*)$")
-AUDIT_PREFIX = "nornflow.audit."
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 AUTH_FRAME_TIMEOUT = 10.0  # seconds a client has, after the handshake, to send its auth frame
-
-
-def claims_audit(value: Any) -> bool:
-    """True when parsed events (one or a list) claim to be gateway audit records (only the gateway writes those)."""
-    events = value if isinstance(value, list) else [value]
-    return any(isinstance(e, dict) and str(e.get("event", "")).startswith(AUDIT_PREFIX) for e in events)
-
-
-def forges_audit(frame: str | bytes) -> bool:
-    """:func:`claims_audit` of a raw frame; only frames that could spell the prefix (plainly or with JSON
-    ``\\u`` escapes) are parsed, so the workers' stream of events costs no parse."""
-    raw = frame.encode() if isinstance(frame, str) else frame
-    if AUDIT_PREFIX.encode() not in raw and b"\\u" not in raw:
-        return False
-    try:
-        return claims_audit(json.loads(raw))
-    except ValueError:
-        return True
 
 
 class WebsocketRelay:

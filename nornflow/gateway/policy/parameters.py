@@ -17,7 +17,7 @@ overrides are never runner-settable, whatever a tag says:
 * ``approval_timeout`` and ``approval_poll_interval``: how an approval is waited for.
 
 Every decision here is on effective values: the deployment's defaults merged with what was sent
-and hydrated by Prefect's own code (:mod:`.request`).
+and hydrated by Prefect's own code (:mod:`nornflow.gateway.proxy.request`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from nornflow.gateway.request import KIND, has_kind
+from nornflow.gateway.proxy.request import KIND, has_kind
 from nornflow.settings import GOVERNED, LAB_VARIABLE, RUNNER_TAG
 
 __all__ = ["GOVERNED", "LAB_VARIABLE", "RUNNER_TAG", "auto_approve_refusal", "runner_refusal", "runner_settable"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nornflow.gateway.roles import Perm
+from nornflow.gateway.policy.roles import Perm
 
 _MAX_REASON = 300
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 
-from nornflow.gateway.roles import Perm, perms_for
+from nornflow.gateway.policy.roles import Perm, perms_for
 from nornflow.gateway.store import GatewayStore
 
 SESSION_COOKIE = "nornflow_session"

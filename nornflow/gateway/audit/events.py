@@ -34,9 +34,9 @@ from typing import Any
 
 import httpx
 
-from nornflow.gateway.audit import AuditLog
+from nornflow.gateway.audit.log import AuditLog
+from nornflow.gateway.proxy.upstream import Upstream
 from nornflow.gateway.store import GatewayStore
-from nornflow.gateway.upstream import Upstream
 
 log = logging.getLogger("nornflow.gateway")
 #: Actions an attacker can repeat at will: shipped at most once per (action, user, address) and window,
@@ -45,6 +45,25 @@ _NOISY = frozenset({"ratelimited", "login.failed", "denied"})
 _NOISY_WINDOW = 10.0
 _PAYLOAD_KEYS = ("seq", "user", "action", "outcome", "ip", "method", "path", "status", "detail", "hash")
 _EVENT_IDS = uuid.UUID("6c1f7d52-3c0e-4e0b-9a57-2f0d8c1e4b11")
+AUDIT_PREFIX = "nornflow.audit."
+
+
+def claims_audit(value: Any) -> bool:
+    """True when parsed events (one or a list) claim to be gateway audit records (only the gateway writes those)."""
+    events = value if isinstance(value, list) else [value]
+    return any(isinstance(e, dict) and str(e.get("event", "")).startswith(AUDIT_PREFIX) for e in events)
+
+
+def forges_audit(frame: str | bytes) -> bool:
+    """:func:`claims_audit` of a raw frame; only frames that could spell the prefix (plainly or with JSON
+    ``\\u`` escapes) are parsed, so the workers' stream of events costs no parse."""
+    raw = frame.encode() if isinstance(frame, str) else frame
+    if AUDIT_PREFIX.encode() not in raw and b"\\u" not in raw:
+        return False
+    try:
+        return claims_audit(json.loads(raw))
+    except ValueError:
+        return True
 
 
 def _related_runs(record: dict[str, Any]) -> list[dict[str, str]]:

@@ -33,8 +33,9 @@ from prefect.utilities.schema_tools.hydration import (
     WorkspaceVariable,
     hydrate,
 )
+from starlette.requests import Request
 
-from nornflow.gateway.http import BadRequest
+from nornflow.gateway.proxy.http import BadRequest
 
 
 class Fetch(Protocol):
@@ -172,3 +173,17 @@ def _placeholders(value: Any) -> bool:
     if isinstance(value, list):
         return any(_placeholders(v) for v in value)
     return False
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused (413) as soon as it passes ``limit`` bytes (the settings' max_body_bytes)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"the body is larger than the gateway's limit of {limit} bytes (max_body_bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(413, f"the body is larger than the gateway's limit of {limit} bytes (max_body_bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -16,13 +16,13 @@ from urllib.parse import parse_qsl, quote
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from nornflow.gateway.auth import SESSION_COOKIE, session_id_from
-from nornflow.gateway.front import Front
-from nornflow.gateway.pages import login_page, workspaces_page
+from nornflow.gateway.auth.caller import SESSION_COOKIE, session_id_from
+from nornflow.gateway.auth.pages import login_page, workspaces_page
+from nornflow.gateway.proxy.front import Front
+from nornflow.gateway.proxy.upstream import Upstream
 from nornflow.gateway.ratelimit import LoginGuard
 from nornflow.gateway.settings import GatewaySettings
 from nornflow.gateway.store import GatewayStore
-from nornflow.gateway.upstream import Upstream
 
 USER_COOLDOWN = 60  # seconds a user name stays locked after too many failures from any addresses
 
