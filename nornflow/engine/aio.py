@@ -9,6 +9,9 @@ gate (``max_sessions``), the same per-host deadline, the same credential refresh
 rotated secret is refused. Nornir stays the inventory and the filters; a user's own
 synchronous Nornir task keeps the threaded path.
 
+The SSH side of a session (jump hosts through one shared bastion connection, the inventory's
+known-hosts file, keys from secrets, which algorithms are offered) is :mod:`nornflow.ssh.async_connect`.
+
 Set ``NORNFLOW_ASYNC_SESSIONS=0`` to send every task through the threaded path.
 """
 
@@ -115,16 +118,25 @@ def connection_kwargs(host: Host) -> dict[str, Any]:
 async def _session(host: Host, op: AsyncOp, kwargs: dict[str, Any]) -> Any:
     from scrapli import AsyncScrapli
 
+    from nornflow.ssh.async_connect import session_options
+
     check = getattr(op, "nornflow_before_session", None)
     if callable(check):
         check(host)
-    conn = AsyncScrapli(**connection_kwargs(host))
-    await conn.open()
-    try:
-        return await op(conn, host, **kwargs)
-    finally:
-        with contextlib.suppress(Exception):  # a device that dropped the session makes close() raise
-            await conn.close()
+    async with session_options(host, connection_kwargs(host)) as (options, plan):
+        conn = AsyncScrapli(**options)
+        try:
+            await conn.open()
+        except Exception as exc:
+            explained = plan.explain(exc)
+            if explained is exc:
+                raise
+            raise explained from None
+        try:
+            return await op(conn, host, **kwargs)
+        finally:
+            with contextlib.suppress(Exception):  # a device that dropped the session makes close() raise
+                await conn.close()
 
 
 async def _one(host: Host, op: AsyncOp, kwargs: dict[str, Any], gate: Gate, host_timeout: float,

@@ -58,14 +58,23 @@ def _cause(exc: NornirSubTaskError) -> BaseException:
     return next((r.exception for r in exc.result if r.exception is not None), exc)
 
 
+def _open_session(task: Task) -> None:
+    """Open the host's session the way :mod:`nornflow.ssh.threaded_connect` says (jump host, known
+    hosts, keys from secrets, algorithms) when it takes the host over; else the task opens it itself."""
+    from nornflow.ssh.threaded_connect import open_session
+
+    open_session(task.host, task.nornir.config)
+
+
 def _run_inner(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any], resolver: Any,
                logger: Any) -> MultiResult:
     """Run ``inner``; when the device rejects the credentials and a referenced secret has
     been rotated since it was read, re-read it and try once more."""
     try:
+        _open_session(task)
         return task.run(task=inner, **inner_kwargs)
-    except NornirSubTaskError as exc:
-        cause = _cause(exc)
+    except Exception as exc:
+        cause = _cause(exc) if isinstance(exc, NornirSubTaskError) else exc
         if resolver is None or not is_auth_failure(cause):
             raise
         from nornflow.secrets import refresh_host_credentials
@@ -77,6 +86,7 @@ def _run_inner(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any], reso
             "[%s] the device refused the cached credentials and the secret has changed since it was read: "
             "retrying with the new one", task.host.name,
         )
+        _open_session(task)
         return task.run(task=inner, **inner_kwargs)
 
 
@@ -111,6 +121,27 @@ def _host_task(task: Task, inner: NornirTask, inner_kwargs: dict[str, Any],
             task.host.close_connections()
 
 
+def _explain(exc: BaseException, host: Host) -> str:
+    """One line for a failed host; an SSH-level error (:mod:`nornflow.ssh`) already is that line."""
+    from nornflow.ssh.errors import SSHError
+
+    if isinstance(exc, SSHError):
+        return redact_text(str(exc))
+    return describe_error(exc, host)
+
+
+def _host_key_events(aggregated: Any, host_names: list[str], nr: Nornir) -> None:
+    """A ``nornflow.device.hostkey-changed`` event per host that presented another key than recorded."""
+    from nornflow.ssh.errors import HostKeyChanged
+    from nornflow.ssh.hostkeys import emit_changed
+
+    for name in host_names:
+        multi = aggregated.get(name)
+        exc = multi[0].exception if multi else None
+        if isinstance(exc, HostKeyChanged):
+            emit_changed(exc, nr.inventory.hosts[name].platform)
+
+
 def _record(host: Host, multi: MultiResult | None, *, timed_out: float | None = None,
             error: str | None = None) -> HostRecord:
     base = {
@@ -128,7 +159,7 @@ def _record(host: Host, multi: MultiResult | None, *, timed_out: float | None = 
     duration = float(getattr(top, "duration", 0.0) or 0.0)
     if top.failed:
         exc = top.exception
-        text = describe_error(exc, host) if exc is not None else str(top.result)
+        text = _explain(exc, host) if exc is not None else str(top.result)
         return HostRecord(**base, status="failed", duration=duration, error=redact_text(text))
     return HostRecord(
         **base, status="ok", changed=bool(top.changed), data=redact(top.result), duration=duration,
@@ -157,6 +188,7 @@ def run_batch(
             task=_host_task, name=label, inner=inner, inner_kwargs=inner_kwargs, session_limits=session_limits,
             resolver=resolver, logger=logger, **run_kwargs(),
         )
+    _host_key_events(aggregated, host_names, nr)
     records = []
     for name in host_names:
         host = nr.inventory.hosts[name]

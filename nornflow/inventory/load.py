@@ -23,6 +23,8 @@ from nornir.plugins.runners import ThreadedRunner
 from pydantic import BaseModel, Field
 
 from nornflow.exceptions import HostSelectionError, InventoryError
+from nornflow.ssh.settings import problems as ssh_settings_problems
+from nornflow.ssh.settings import remember_inventory_dir
 
 _SECTIONS = ("hosts", "groups", "defaults")
 _HOST_KEYS = {
@@ -117,6 +119,11 @@ def validate_inventory(files: dict[str, Path]) -> dict[str, Any]:
                 f"found {type(data).__name__}"
             )
         if section == "defaults":
+            data_of = data.get("data")
+            ssh_problems = ssh_settings_problems(data_of.get("ssh")) if isinstance(data_of, dict) else []
+            if ssh_problems:
+                line = _key_lines(doc.node).get("data", 1)
+                raise InventoryError(f"inventory file {path}:{line}: defaults: {ssh_problems[0]}")
             continue
 
         def line_of(name: Any, doc: _Document = doc) -> int:
@@ -136,6 +143,11 @@ def validate_inventory(files: dict[str, Path]) -> dict[str, Any]:
                     f"inventory file {path}:{line_of(name)}: {section[:-1]} {name!r} has unknown keys "
                     f"{sorted(unknown)}; put custom values under data:"
                 )
+            ssh_problems = ssh_settings_problems((entry.get("data") or {}).get("ssh")) \
+                if isinstance(entry.get("data"), dict) else []
+            if ssh_problems:
+                raise InventoryError(
+                    f"inventory file {path}:{line_of(name)}: {section[:-1]} {name!r}: {ssh_problems[0]}")
             port = entry.get("port")
             if port is not None and not (isinstance(port, int) and 0 < port < 65536):
                 raise InventoryError(f"inventory file {path}:{line_of(name)}: {name!r} port {port!r} is not 1-65535")
@@ -245,14 +257,15 @@ def load_nornir(inventory: str | Path, *, num_workers: int = 100) -> Nornir:
     spec = source_spec(inventory)
     if spec is not None:
         return load_source(spec, num_workers=num_workers)
-    data = validate_inventory(inventory_files(inventory))
+    files = inventory_files(inventory)
+    data = validate_inventory(files)
     register_connection_plugins()
     config = Config.from_dict(runner={"plugin": "threaded", "options": {"num_workers": num_workers}},
                               logging={"enabled": False})
-    return Nornir(
-        inventory=build_inventory(data["hosts"], data["groups"], data["defaults"]),
-        runner=ThreadedRunner(num_workers=num_workers), config=config, data=GlobalState(),
-    )
+    built = build_inventory(data["hosts"], data["groups"], data["defaults"])
+    # Where relative ssh paths (the known-hosts file kept with the inventory) are found: nornflow.ssh.settings.
+    remember_inventory_dir(built.defaults, files["hosts"].parent.absolute())
+    return Nornir(inventory=built, runner=ThreadedRunner(num_workers=num_workers), config=config, data=GlobalState())
 
 
 def build_inventory(hosts: dict[str, Any], groups: dict[str, Any], defaults: dict[str, Any]) -> Inventory:

@@ -124,6 +124,7 @@ class Lab:
             PLATFORMS[p].group: {"platform": PLATFORMS[p].nornir, "data": {"vendor_os": p}}
             for p in self.platforms
         }
+        self.write_known_hosts()
         defaults = {
             "username": self.username,
             "password": self.password,
@@ -131,6 +132,9 @@ class Lab:
                 "scrapli": {
                     "extras": {
                         "transport": "paramiko",
+                        # The lab opts out of host-key checks explicitly: its inventory is rewritten with
+                        # new ports at every start, and tests and the demo start labs by the thousand. It
+                        # still ships a true known_hosts (stable keys): ssh.host_keys: verify uses it.
                         "auth_strict_key": False,
                         "auth_secondary": self.password,
                         "timeout_socket": 10,
@@ -145,6 +149,47 @@ class Lab:
             (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
         return folder
 
+    def write_known_hosts(self) -> Path:
+        """``known_hosts`` beside the inventory: every device's host key (``[127.0.0.1]:port``)."""
+        from nornflow.ssh.hostkeys import line
+
+        folder = self.inventory_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        server = self._server
+        lines = []
+        if server is not None:
+            for d in self.devices.values():
+                key = server.legacy_key if d.name in server.legacy else server.host_key
+                if key is not None:
+                    lines.append(line("127.0.0.1", d.port, key) + f" {d.name}")
+        path = folder / "known_hosts"
+        path.write_text("".join(f"{entry}\n" for entry in lines), encoding="utf-8")
+        return path
+
+    def set_legacy_ssh(self, name: str) -> None:
+        """Make ``name`` speak only what an old IOS box speaks: diffie-hellman-group14-sha1, aes128-cbc,
+        hmac-sha1 and an ssh-rsa host key (its listener restarts on the same port; known_hosts follows)."""
+        from nornflow.lab.server import load_host_key
+
+        server = self._running()
+        if server.legacy_key is None:
+            server.legacy_key = load_host_key(self.directory / "ssh_host_rsa_key", "ssh-rsa")
+        server.legacy.add(self._require(name))
+        self.stop_device(name)
+        self.start_device(name)
+        self.write_known_hosts()
+
+    def authorize_key(self, public_key: str) -> None:
+        """Let every device accept ``public_key`` (OpenSSH one-line form) for the lab user: key login."""
+        import asyncssh
+
+        self._running().authorized_keys.add(asyncssh.import_public_key(public_key).public_data)
+
+    def _running(self) -> LabServer:
+        if self._server is None:
+            raise LabError("the lab is not running: start() it first")
+        return self._server
+
     def start(self) -> Lab:
         ports = free_ports(self.size, self.start_port)
         self.devices = {d.name: d for d in plan_devices(self.size, self.platforms, self.sites, ports)}
@@ -153,8 +198,12 @@ class Lab:
             spec = PLATFORMS[device.platform]
             self.store.add(device.name, baseline(device.platform, device.name, i + 1), spec.syntax,
                            platform=device.platform, index=i + 1, password=self.password, commits=spec.commits)
+        from nornflow.lab.server import load_host_key
+
+        self.directory.mkdir(parents=True, exist_ok=True)
         self._server = LabServer(self.store, {d.name: PLATFORMS[d.platform] for d in self.devices.values()},
-                                 self.username, self.extra_commands, self.byte_delay)
+                                 self.username, self.extra_commands, self.byte_delay,
+                                 host_key=load_host_key(self.directory / "ssh_host_ed25519_key", "ssh-ed25519"))
         try:
             self._server.call(self._listen_all())
         except Exception as exc:

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Coroutine, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncssh
@@ -29,16 +30,23 @@ from nornflow.lab.terminal import LineReader
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_HOST_KEY: list[asyncssh.SSHKey] = []
 #: Key exchanges a network OS of today offers (no post-quantum hybrids; those also cost more CPU).
 KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256", "diffie-hellman-group14-sha256")
+#: What an IOS box of the 2010s speaks, and nothing newer (a device :meth:`Lab.set_legacy_ssh` made old).
+LEGACY = {"kex_algs": ["diffie-hellman-group14-sha1"], "encryption_algs": ["aes128-cbc"],
+          "mac_algs": ["hmac-sha1"], "signature_algs": ["ssh-rsa"]}
 
 
-def host_key() -> asyncssh.SSHKey:
-    """One Ed25519 host key per process, shared by every device (clients do not check it)."""
-    if not _HOST_KEY:
-        _HOST_KEY.append(asyncssh.generate_private_key("ssh-ed25519"))
-    return _HOST_KEY[0]
+def load_host_key(path: Path, kind: str) -> asyncssh.SSHKey:
+    """The lab's host key of ``kind`` kept at ``path`` (made and written there the first time): a lab
+    started again in the same directory presents the same key, so its known_hosts stays true."""
+    if path.exists():
+        return asyncssh.read_private_key(str(path))
+    key = asyncssh.generate_private_key(kind, key_size=2048) if kind == "ssh-rsa" else \
+        asyncssh.generate_private_key(kind)
+    key.write_private_key(str(path))
+    path.chmod(0o600)
+    return key
 
 
 class LabConnection(asyncssh.SSHServer):
@@ -67,6 +75,12 @@ class LabConnection(asyncssh.SSHServer):
     def password_auth_supported(self) -> bool:
         return True
 
+    def public_key_auth_supported(self) -> bool:
+        return bool(self.server.authorized_keys)
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        return username == self.server.username and key.public_data in self.server.authorized_keys
+
     def validate_password(self, username: str, password: str) -> bool:
         state = self.server.store.get(self.device)
         with state.lock:
@@ -80,8 +94,13 @@ class LabServer:
     """The listeners of one lab's devices, in an event loop of their own thread."""
 
     def __init__(self, store: DeviceStore, platforms: Mapping[str, LabPlatform], username: str,
-                 extra_commands: Mapping[str, Any] | None = None, byte_delay: float = 0.0) -> None:
+                 extra_commands: Mapping[str, Any] | None = None, byte_delay: float = 0.0,
+                 host_key: asyncssh.SSHKey | None = None) -> None:
         self.store = store
+        self.host_key = host_key or asyncssh.generate_private_key("ssh-ed25519")
+        self.legacy_key: asyncssh.SSHKey | None = None  # an ssh-rsa key, for devices made old
+        self.legacy: set[str] = set()  # devices that speak only the LEGACY algorithms
+        self.authorized_keys: set[bytes] = set()  # public keys any device accepts for the lab user
         self.platforms = platforms  # device name -> its platform
         self.username = username
         self.extra_commands = dict(extra_commands or {})
@@ -112,11 +131,15 @@ class LabServer:
 
     async def listen(self, device: str, port: int) -> None:
         """Start ``device``'s listener on 127.0.0.1:``port`` (raises OSError when the port is taken)."""
+        algs: dict[str, Any] = {"kex_algs": KEX, "server_host_keys": [self.host_key]}
+        if device in self.legacy:
+            assert self.legacy_key is not None
+            algs = {**LEGACY, "server_host_keys": [self.legacy_key]}
         self.acceptors[device] = await asyncssh.create_server(
             functools.partial(LabConnection, self, device), "127.0.0.1", port,
-            server_host_keys=[host_key()], process_factory=functools.partial(self._session, device),
-            password_auth=True, kbdint_auth=False, public_key_auth=False,
-            line_editor=False, keepalive_interval=0, kex_algs=KEX,
+            process_factory=functools.partial(self._session, device),
+            password_auth=True, kbdint_auth=False, public_key_auth=True,
+            line_editor=False, keepalive_interval=0, **algs,
         )
 
     async def close(self, device: str) -> None:

@@ -4,6 +4,11 @@ Credential fields: ``username``, ``password`` and, per connection plugin,
 ``connection_options[<name>].username / .password / .extras[<key>]`` (string extras
 such as ``auth_secondary``), on the defaults, every group and every host.
 
+SSH credentials (:mod:`nornflow.ssh.settings`) are fields too: ``data.ssh.private_key`` and
+``.passphrase`` (key login to the device) and ``data.ssh.jump_host.username / .password /
+.private_key / .passphrase`` (the bastion); a private key is the text of the key, held in memory
+only and redacted like a password.
+
 Failures are data: :func:`resolve_inventory` returns ``{host: error text}`` for each host
 whose *effective* credentials (its own, else the first group that sets the field, else the
 defaults - Nornir's inheritance order) could not be resolved; other hosts are unaffected.
@@ -19,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from nornflow.exceptions import SecretError
 from nornflow.secrets.reference import is_reference
 from nornflow.secrets.resolver import RefValue, Resolver, chain_key
+from nornflow.ssh.settings import SECRET_FIELDS as SSH_SECRET_FIELDS
+from nornflow.ssh.settings import SSH_KEY
 
 if TYPE_CHECKING:
     from nornir.core.inventory import Host, Inventory
@@ -103,9 +110,23 @@ def _own(element: Any, attr: str) -> Any:
     return object.__getattribute__(element, attr)  # bypass Host's inheritance lookup
 
 
+def _ssh_of(element: Any) -> dict[str, Any]:
+    value = (element.data or {}).get(SSH_KEY)
+    return value if isinstance(value, dict) else {}
+
+
+def _ssh_fields(element: Any) -> Iterator[tuple[Field, Any]]:
+    ssh = _ssh_of(element)
+    for path in SSH_SECRET_FIELDS:
+        holder: Any = ssh if len(path) == 1 else ssh.get(path[0])
+        if isinstance(holder, dict) and path[-1] in holder:
+            yield ("data", SSH_KEY, *path), holder[path[-1]]
+
+
 def _fields(element: Any) -> Iterator[tuple[Field, Any]]:
     for attr in _ATTRS:
         yield (attr,), _own(element, attr)
+    yield from _ssh_fields(element)
     for conn, opts in (element.connection_options or {}).items():
         for attr in _ATTRS:
             yield ("connection_options", conn, attr), getattr(opts, attr)
@@ -113,7 +134,15 @@ def _fields(element: Any) -> Iterator[tuple[Field, Any]]:
             yield ("connection_options", conn, "extras", key), value
 
 
+def _ssh_holder(element: Any, field: Field) -> dict[str, Any]:
+    ssh = _ssh_of(element)
+    holder: dict[str, Any] = ssh if len(field) == 3 else ssh[field[2]]
+    return holder
+
+
 def _get(element: Any, field: Field) -> Any:
+    if field[0] == "data":
+        return _ssh_holder(element, field)[field[-1]]
     if len(field) == 1:
         return _own(element, field[0])
     opts = element.connection_options[field[1]]
@@ -121,6 +150,9 @@ def _get(element: Any, field: Field) -> Any:
 
 
 def _set(element: Any, field: Field, value: str) -> None:
+    if field[0] == "data":
+        _ssh_holder(element, field)[field[-1]] = value
+        return
     if len(field) == 1:
         object.__setattr__(element, field[0], value)
         return
@@ -152,6 +184,10 @@ def _effective(host: Host) -> list[tuple[Any, Field]]:
         if owner is not None:
             extras = owner.connection_options[conn].extras
             pairs.extend((owner, ("connection_options", conn, "extras", k)) for k in extras)
+    for key in ("private_key", "passphrase", "jump_host"):  # ssh: per key, as nornflow.ssh.settings merges
+        owner = next((e for e in chain if key in _ssh_of(e)), None)
+        if owner is not None:
+            pairs.extend((owner, field) for field, _ in _ssh_fields(owner) if field[2] == key)
     return pairs
 
 

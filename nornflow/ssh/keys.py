@@ -1,0 +1,52 @@
+"""Private keys from secret values, imported in memory: never written to disk, in any form.
+
+A key arrives as the text of an OpenSSH or PEM private key (a secret reference resolved by
+:mod:`nornflow.secrets`), perhaps encrypted with a passphrase (another reference). asyncssh imports
+it from the string; paramiko from a ``StringIO``. The resolver registered both values for
+redaction, so no log line, record or error shows them; the errors here name the field, never text.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from nornflow.ssh.errors import PrivateKeyError
+
+
+def _fail(field: str, exc: BaseException, passphrase: str) -> PrivateKeyError:
+    reason = type(exc).__name__
+    lowered = str(exc).lower()
+    if "passphrase" in lowered or "password" in lowered or "decrypt" in lowered:
+        what = "its passphrase is wrong" if passphrase else "it is encrypted and no passphrase was given"
+    else:
+        what = f"it is not an OpenSSH or PEM private key ({reason})"
+    return PrivateKeyError(f"{field} cannot be read: {what}; check the secret the inventory's {field} "
+                           f"references (and its passphrase field)")
+
+
+def asyncssh_key(text: str, passphrase: str = "", field: str = "ssh.private_key") -> Any:
+    """An ``asyncssh.SSHKey`` from the key's text."""
+    import asyncssh
+
+    try:
+        return asyncssh.import_private_key(text.strip() + "\n", passphrase or None)
+    except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, ValueError) as exc:
+        raise _fail(field, exc, passphrase) from None
+
+
+def paramiko_key(text: str, passphrase: str = "", field: str = "ssh.private_key") -> Any:
+    """A ``paramiko.PKey`` from the key's text (RSA, ECDSA or Ed25519, OpenSSH or PEM format)."""
+    import paramiko
+
+    last: BaseException | None = None
+    for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return kind.from_private_key(io.StringIO(text.strip() + "\n"), password=passphrase or None)
+        except paramiko.PasswordRequiredException as exc:
+            raise _fail(field, exc, passphrase) from None
+        except (paramiko.SSHException, ValueError, TypeError, IndexError) as exc:
+            last = exc
+            if "passphrase" in str(exc).lower() or "decrypt" in str(exc).lower():
+                raise _fail(field, exc, passphrase) from None
+    raise _fail(field, last or ValueError("unknown key type"), passphrase)
