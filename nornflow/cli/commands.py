@@ -269,11 +269,13 @@ def _register_others(sub: Any) -> None:
     from nornflow.gateway import cli as gateway_cli
     from nornflow.plan import cli as plan_cli
     from nornflow.secrets import local_cli
+    from nornflow.ssh import cli as ssh_cli
     from nornflow.triggers import watch
 
     plan_parser = plan_cli.register(sub)
     _subcommand(plan_parser, "run").set_defaults(preflight=_check_plan)
     local_cli.register(sub)
+    ssh_cli.register(sub)
     change_cli.register(sub)
     change_cli.register_resume(sub)
     doctor.register(sub)
