@@ -32,6 +32,7 @@ from nornflow.gateway.auth.caller import (
 )
 from nornflow.gateway.auth.login import LoginRoutes
 from nornflow.gateway.auth.pages import refusal_page
+from nornflow.gateway.hooks import HookReceiver, SeenStore, hook_name
 from nornflow.gateway.policy.block_schemas import installed_schemas
 from nornflow.gateway.policy.decide import Decider, Refusal
 from nornflow.gateway.policy.roles import Perm
@@ -72,6 +73,8 @@ class Gateway:
         self.shipper = AuditShipper(audit, store, upstreams, self.client)
         self.decider = Decider(self.client, store, upstreams, settings.max_body_bytes)
         self.forwarder = Forwarder(self.client, self.front, store)
+        self.hooks = HookReceiver({ws.name: ws.hooks for ws in settings.workspaces}, self.front, upstreams,
+                                  self.client, SeenStore(settings.data_dir / "hooks-seen.db"))
 
     # -- ASGI ---------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
@@ -106,6 +109,9 @@ class Gateway:
             if path == "/healthz":
                 return self.finish(JSONResponse({"status": "ok"}))  # nothing about workspaces to an anonymous caller
             match = _WORKSPACE_PATH.match(path)
+            hook = hook_name(match.group(2) or "") if match else None
+            if match and hook is not None:  # signed by the sender, not a user: the same 404 for any unknown hook
+                return await self.hooks.handle(request, match.group(1), hook)
             if not match or match.group(1) not in self.upstreams:
                 if path.startswith("/w/") and not self._known_caller(request):
                     # An anonymous caller learns nothing about which workspaces exist: the answer a known one gives.

@@ -39,6 +39,7 @@ from pydantic_settings import (
 )
 
 from nornflow.gateway.errors import GatewaySettingsError, InvalidNameError, UnknownWorkspaceError
+from nornflow.gateway.hooks.config import HookSettings
 from nornflow.utilities.yamlfile import load_yaml
 
 ENV_PREFIX = "NORNFLOW_"
@@ -48,7 +49,7 @@ ENV_NAME = "NORNFLOW_ENV"  # the same variable the change calendar reads
 DEFAULT_CONFIG_DIR = Path("deployments")
 _WORKSPACE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 _ENV_VAR = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
-_SECRET_FIELDS = frozenset({"auth_string", "database_url", "env"})
+_SECRET_FIELDS = frozenset({"auth_string", "database_url", "env", "secret"})
 #: Variables the gateway sets for a workspace server itself; a workspace ``env`` may not override them.
 RESERVED_SERVER_ENV = frozenset({
     "PREFECT_HOME", "PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL",
@@ -98,6 +99,8 @@ class WorkspaceSettings(BaseModel):
         default_factory=dict,
         description="Extra environment of a started server (PREFECT_API_DATABASE_PASSWORD...): plain values or "
                     "secret references (secret:<block-type>/<block>...); never logged.")
+    hooks: list[HookSettings] = Field(default_factory=list, description=(
+        "Incoming webhooks at /w/<name>/hooks/<hook> (nornflow.gateway.hooks; docs/webhooks.md)."))
 
     @field_validator("database_url")
     @classmethod
@@ -107,6 +110,15 @@ class WorkspaceSettings(BaseModel):
             if not scheme.startswith(("postgresql", "sqlite")):
                 raise ValueError(f"database URL scheme {scheme or '(none)'!r} is not supported: use "
                                  "postgresql+asyncpg://user@host:5432/db or sqlite+aiosqlite:///path")
+        return value
+
+    @field_validator("hooks")
+    @classmethod
+    def _unique_hooks(cls, value: list[HookSettings]) -> list[HookSettings]:
+        names = [hook.name for hook in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"hook name(s) {', '.join(twice)} appear more than once: names are unique per workspace")
         return value
 
     @field_validator("env")
