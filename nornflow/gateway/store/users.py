@@ -14,6 +14,8 @@ from nornflow.gateway.settings import validate_workspace_name
 from nornflow.gateway.store.db import Database, check_roles, dt, ts, utcnow
 from nornflow.gateway.store.records import User
 
+#: The password hash of a user single sign-on created: no argon2 hash, so no password ever matches it.
+EXTERNAL = "!sso"
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 _USER_NAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
@@ -93,6 +95,34 @@ class Users(Database):
                                [(name, workspace, r) for r in check_roles(roles, allow_empty=True)])
         self._invalidate()
         return self._user(name)
+
+    def user_kind(self, name: str) -> str | None:
+        """``"local"`` (a password of its own), ``"external"`` (created by single sign-on) or None (no such user)."""
+        rows = self._rows("SELECT password_hash FROM users WHERE name = ?", name) if isinstance(name, str) else []
+        return None if not rows else "external" if rows[0][0] == EXTERNAL else "local"
+
+    def sync_external_user(self, name: str,
+                           roles: Mapping[str, Iterable[str]]) -> tuple[User, dict[str, frozenset[str]]]:
+        """Create or update a single-sign-on user with exactly ``roles`` (what their groups grant now, in every
+        workspace); (the user, the roles held before). A local user of that name is never taken over."""
+        _check_user_name(name)
+        grants = {validate_workspace_name(ws): check_roles(r, allow_empty=True) for ws, r in roles.items()}
+        with self._tx() as db:
+            row = db.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] != EXTERNAL:
+                raise UserExistsError(f"{name!r} is a local user of this gateway: single sign-on cannot log in as "
+                                      "it (an owner can rename or remove the local user)")
+            if row is None:
+                db.execute("INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)",
+                           (name, EXTERNAL, ts(self._now())))
+            before: dict[str, set[str]] = {}
+            for workspace, role in db.execute("SELECT workspace, role FROM user_roles WHERE user = ?", (name,)):
+                before.setdefault(str(workspace), set()).add(str(role))
+            db.execute("DELETE FROM user_roles WHERE user = ?", (name,))
+            db.executemany("INSERT INTO user_roles VALUES (?, ?, ?)",
+                           [(name, ws, role) for ws, names in grants.items() for role in names])
+        self._invalidate()  # a token beyond the roles left stops verifying at once
+        return self._user(name), {ws: frozenset(r) for ws, r in before.items()}
 
     def list_users(self) -> list[User]:
         return self._users()
