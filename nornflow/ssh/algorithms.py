@@ -26,8 +26,8 @@ LEGACY_CIPHERS = ("aes128-cbc", "aes192-cbc", "aes256-cbc", "3des-cbc")
 LEGACY_MACS = ("hmac-sha1",)
 LEGACY_HOST_KEYS = ("ssh-rsa",)
 
-_KINDS = {"key exchange": "kex", "encryption": "ciphers", "MAC": "macs", "server host key": "host keys",
-          "host key": "host keys"}
+_KINDS = {"key exchange": "key exchanges", "encryption": "ciphers", "MAC": "MACs",
+          "server host key": "host key types", "host key": "host key types"}
 
 
 def asyncssh_options(legacy: bool) -> dict[str, Any]:
@@ -70,7 +70,8 @@ def explain(exc: BaseException, where: str, legacy: bool) -> LegacyAlgorithmsReq
     text = str(exc)
     if text.startswith("No matching "):  # asyncssh: "No matching <kind> algorithm found, sent A and received B"
         kind = text[len("No matching "):].split(" algorithm", 1)[0]
-        offered = text.rsplit(" and received ", 1)[-1]
+        offered = ",".join(a for a in text.rsplit(" and received ", 1)[-1].split(",")
+                           if not a.startswith(("ext-info-", "kex-strict-")))  # markers, not algorithms
         label = _KINDS.get(kind, kind)
         if legacy:
             return LegacyAlgorithmsRequired(f"{where}: no common {label} algorithm even with "

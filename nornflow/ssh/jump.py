@@ -120,14 +120,14 @@ class AsyncBastions:
 
     def __init__(self, linger: float = LINGER) -> None:
         self.linger = linger
-        self._entries: dict[tuple[str, int, str, str, int], _AsyncEntry] = {}
+        self._entries: dict[tuple[Any, ...], _AsyncEntry] = {}
         self.connects = 0  # how many bastion connections were made (tests, the benchmark)
 
     @contextlib.asynccontextmanager
     async def channel(self, jump: JumpHost, *, known_hosts: Path | None,
                       timeout: float) -> AsyncIterator[Any]:
         """The shared bastion connection, held for one device session (and one of its channels)."""
-        key = jump.pool_key()
+        key = (*jump.pool_key(), str(known_hosts))  # a connection verified against one file, reused with it
         entry = self._entries.get(key)
         if entry is not None and entry.ready.done() and not entry.ready.exception() \
                 and entry.ready.result().is_closed():
@@ -162,7 +162,7 @@ class AsyncBastions:
             if entry.users == 0:
                 entry.closer = asyncio.get_running_loop().call_later(self.linger, self._close, key, entry)
 
-    def _close(self, key: tuple[str, int, str, str, int], entry: _AsyncEntry) -> None:
+    def _close(self, key: tuple[Any, ...], entry: _AsyncEntry) -> None:
         if entry.users == 0 and self._entries.get(key) is entry:
             del self._entries[key]
             entry.ready.result().close()
@@ -235,7 +235,7 @@ class ThreadBastions:
     def __init__(self, linger: float = LINGER) -> None:
         self.linger = linger
         self._lock = threading.Lock()
-        self._entries: dict[tuple[str, int, str, str, int], _ThreadEntry] = {}
+        self._entries: dict[tuple[Any, ...], _ThreadEntry] = {}
         self.connects = 0
 
     @contextlib.contextmanager
@@ -244,7 +244,7 @@ class ThreadBastions:
         """A ``direct-tcpip`` channel to ``dest`` over the shared bastion transport, closed on exit."""
         import paramiko
 
-        key = jump.pool_key()
+        key = (*jump.pool_key(), str(known_hosts))  # a connection verified against one file, reused with it
         with self._lock:
             entry = self._entries.setdefault(key, _ThreadEntry(
                 channels=threading.BoundedSemaphore(jump.max_channels) if jump.max_channels else None))
@@ -289,7 +289,7 @@ class ThreadBastions:
                     entry.timer.daemon = True
                     entry.timer.start()
 
-    def _close(self, key: tuple[str, int, str, str, int], entry: _ThreadEntry) -> None:
+    def _close(self, key: tuple[Any, ...], entry: _ThreadEntry) -> None:
         with self._lock:
             if entry.users or self._entries.get(key) is not entry:
                 return
