@@ -40,6 +40,7 @@ from pydantic_settings import (
 
 from nornflow.gateway.errors import GatewaySettingsError, InvalidNameError, UnknownWorkspaceError
 from nornflow.gateway.hooks.config import HookSettings
+from nornflow.gateway.sso.settings import SsoSettings
 from nornflow.utilities.yamlfile import load_yaml
 
 ENV_PREFIX = "NORNFLOW_"
@@ -49,7 +50,7 @@ ENV_NAME = "NORNFLOW_ENV"  # the same variable the change calendar reads
 DEFAULT_CONFIG_DIR = Path("deployments")
 _WORKSPACE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 _ENV_VAR = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
-_SECRET_FIELDS = frozenset({"auth_string", "database_url", "env", "secret"})
+_SECRET_FIELDS = frozenset({"auth_string", "database_url", "env", "secret", "client_secret", "bind_password"})
 #: Variables the gateway sets for a workspace server itself; a workspace ``env`` may not override them.
 RESERVED_SERVER_ENV = frozenset({
     "PREFECT_HOME", "PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL",
@@ -282,6 +283,9 @@ class GatewaySettings(BaseSettings):
     websocket_connects_per_minute: int = Field(default=60, ge=1)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     token_default_ttl_days: int = Field(default=90, ge=1)
+    sso: SsoSettings = Field(default_factory=SsoSettings, description=(
+        "Single sign-on (OpenID Connect, LDAP/AD), the group-to-role mapping, local logins on or off "
+        "(nornflow.gateway.sso.settings; docs/sso.md)."))
 
     @classmethod
     def settings_customise_sources(
@@ -356,6 +360,16 @@ class GatewaySettings(BaseSettings):
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise ValueError(f"{_names('public_url')}: {self.public_url!r} is not an http(s) URL")
             self.public_url = self.public_url.rstrip("/")
+        return self
+
+    @model_validator(mode="after")
+    def _check_group_workspaces(self) -> GatewaySettings:
+        names = {ws.name for ws in self.workspaces}
+        for group, grants in self.sso.group_roles.items():
+            unknown = sorted(set(grants) - names)
+            if unknown:
+                raise ValueError(f"{_names('sso')}: group_roles[{group!r}] names workspace(s) {unknown} that are not "
+                                 f"configured (workspaces: {', '.join(sorted(names))})")
         return self
 
     @property
