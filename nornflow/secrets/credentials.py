@@ -53,6 +53,7 @@ def resolve_inventory(inventory: Inventory, resolver: Resolver | None = None) ->
             failed[(id(element), field)] = outcome
         else:
             _set(element, field, outcome)
+            _register_key_lines(field, outcome)
     if not failed:
         return {}
     errors: dict[str, str] = {}
@@ -99,8 +100,19 @@ def refresh_host_credentials(host: Host, resolver: Resolver) -> bool:
             raise outcome
         if _get(element, field) != outcome:
             _set(element, field, outcome)
+            _register_key_lines(field, outcome)
             changed = True
     return changed
+
+
+def _register_key_lines(field: Field, value: str) -> None:
+    """A private key is masked whole (the resolver registered it) and line by line: an error or a log
+    that quotes one line of it, or the key without its final newline, shows no part of it either."""
+    if field[-1] == "private_key":
+        from nornflow.secrets.redaction import register
+
+        register(*(line.strip() for line in str(value).splitlines() if len(line.strip()) >= 16
+                   and not line.startswith("-----")))
 
 
 # -- walking the inventory ------------------------------------------------------------------

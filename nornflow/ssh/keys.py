@@ -36,17 +36,17 @@ def asyncssh_key(text: str, passphrase: str = "", field: str = "ssh.private_key"
 
 
 def paramiko_key(text: str, passphrase: str = "", field: str = "ssh.private_key") -> Any:
-    """A ``paramiko.PKey`` from the key's text (RSA, ECDSA or Ed25519, OpenSSH or PEM format)."""
+    """A ``paramiko.PKey`` from the key's text (RSA, ECDSA or Ed25519, OpenSSH or PEM format).
+
+    asyncssh reads the key (its errors tell a wrong passphrase from a wrong format; paramiko's do
+    not), and hands paramiko the decrypted key as a string in memory."""
     import paramiko
 
-    last: BaseException | None = None
-    for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
-        try:
-            return kind.from_private_key(io.StringIO(text.strip() + "\n"), password=passphrase or None)
-        except paramiko.PasswordRequiredException as exc:
-            raise _fail(field, exc, passphrase) from None
-        except (paramiko.SSHException, ValueError, TypeError, IndexError) as exc:
-            last = exc
-            if "passphrase" in str(exc).lower() or "decrypt" in str(exc).lower():
-                raise _fail(field, exc, passphrase) from None
-    raise _fail(field, last or ValueError("unknown key type"), passphrase)
+    key = asyncssh_key(text, passphrase, field)
+    algorithm = key.algorithm.decode()
+    kind: Any = paramiko.Ed25519Key if algorithm == "ssh-ed25519" else \
+        paramiko.ECDSAKey if algorithm.startswith("ecdsa-") else paramiko.RSAKey
+    if algorithm.startswith(("sk-", "ssh-dss")):
+        raise PrivateKeyError(f"{field} is a {algorithm} key, which the threaded path (paramiko) cannot use; "
+                              f"use an Ed25519, ECDSA or RSA key")
+    return kind.from_private_key(io.StringIO(key.export_private_key("openssh").decode()))
