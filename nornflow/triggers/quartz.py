@@ -112,7 +112,10 @@ class Quartz:
         if self.years is not None:
             common.append(f"UNTIL={self.years[-1]}1231T235959")
             head = f"DTSTART:{self.years[0]}0101T000000\n"
-        lines = [";".join(["RRULE:FREQ=MONTHLY", *cases, *common]) for cases in self._day_cases()]
+        # MONTHLY with no day rule would fire on DTSTART's day of the month only: every day is DAILY
+        every_day = self.days.kind == "any" and week.kind == "any"
+        frequency = "RRULE:FREQ=DAILY" if every_day else "RRULE:FREQ=MONTHLY"
+        lines = [";".join([frequency, *cases, *common]) for cases in self._day_cases()]
         return head + "\n".join(lines)
 
     def _day_cases(self) -> list[list[str]]:
