@@ -8,7 +8,10 @@ redaction, so no log line, record or error shows them; the errors here name the 
 
 from __future__ import annotations
 
+import hashlib
 import io
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from nornflow.ssh.errors import PrivateKeyError
@@ -25,14 +28,32 @@ def _fail(field: str, exc: BaseException, passphrase: str) -> PrivateKeyError:
                            f"references (and its passphrase field)")
 
 
+_CACHE: OrderedDict[str, Any] = OrderedDict()
+_LOCK = threading.Lock()
+
+
 def asyncssh_key(text: str, passphrase: str = "", field: str = "ssh.private_key") -> Any:
-    """An ``asyncssh.SSHKey`` from the key's text."""
+    """An ``asyncssh.SSHKey`` from the key's text.
+
+    Decrypting an OpenSSH key costs its bcrypt rounds (0.1-1 s of CPU), so a decrypted key is kept in
+    this process's memory (the last 64, keyed by a digest of text and passphrase) for the sessions
+    that follow: a hundred devices logging in with one key decrypt it once."""
     import asyncssh
 
+    digest = hashlib.sha256(f"{text}\0{passphrase}".encode()).hexdigest()
+    with _LOCK:
+        if digest in _CACHE:
+            _CACHE.move_to_end(digest)
+            return _CACHE[digest]
     try:
-        return asyncssh.import_private_key(text.strip() + "\n", passphrase or None)
+        key = asyncssh.import_private_key(text.strip() + "\n", passphrase or None)
     except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, ValueError) as exc:
         raise _fail(field, exc, passphrase) from None
+    with _LOCK:
+        _CACHE[digest] = key
+        while len(_CACHE) > 64:
+            _CACHE.popitem(last=False)
+    return key
 
 
 def paramiko_key(text: str, passphrase: str = "", field: str = "ssh.private_key") -> Any:

@@ -54,7 +54,7 @@ def test_the_opt_in_per_host_reaches_it_with_its_host_key_verified(path: str, ol
 @pytest.mark.parametrize("path", PATHS)
 def test_the_opt_in_per_group_through_a_bastion(path: str, old_lab: tuple[Lab, str, str], bastion: SSHServer,
                                                 tmp_path: Path) -> None:
-    lab, old, _ = old_lab
+    lab = old_lab[0]
     folder = inventory(lab, tmp_path, defaults_ssh={"jump_host": jump(bastion)})
     groups = yaml.safe_load((folder / "groups.yaml").read_text())
     groups["ios"]["data"]["ssh"] = {"legacy_algorithms": True}
