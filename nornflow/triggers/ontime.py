@@ -5,9 +5,9 @@ and starts its process at once. Prefect's server then holds the run's move to Ru
 scheduled time, but in whole seconds (``WaitForScheduledTime`` rounds the delay to the nearest
 second, so a run can start up to half a second early), and the process spends its first seconds
 importing the flow. Set as a process work pool's ``command``, this module runs Prefect's own
-engine (``python -m prefect.engine``) unchanged except for one thing: between loading the flow
-(imports, pull steps) and starting it, it sleeps until the run's expected start time. The first
-state change then lands on the second, within the few milliseconds of one API call.
+engine (``python -m prefect.engine``) unchanged except for one thing: once the flow is loaded
+(imports, pull steps) and the run set up, the engine's proposal of the Running state waits until
+the run's expected start time. The run then starts on its second, one API call after it.
 
     work_pool:
       name: nornflow-lab
@@ -53,24 +53,56 @@ def scheduled_start(flow_run: Any) -> datetime | None:
     return expected if expected.tzinfo else expected.replace(tzinfo=UTC)
 
 
+#: Flow runs of this process whose Running proposal waits (flow run id -> expected start).
+_due: dict[str, datetime] = {}
+
+
+def _take(state: Any, flow_run_id: Any) -> datetime | None:
+    """The instant a Running proposal of ``flow_run_id`` waits for (once: retries and later states do not)."""
+    if flow_run_id is None or not getattr(state, "is_running", lambda: False)():
+        return None
+    return _due.pop(str(flow_run_id), None)
+
+
 def install() -> None:
-    """Make ``prefect.flow_engine.run_flow`` wait for the run's scheduled second before it starts it."""
+    """Make Prefect's flow engine propose a run's Running state no sooner than its scheduled instant.
+
+    ``run_flow`` notes the run's expected start; the engine's ``propose_state_sync`` (and
+    ``propose_state`` for async flows) waits for it just before proposing Running, after the flow
+    was loaded and the run set up, so only one API call separates the wake-up from the start.
+    """
     from prefect import flow_engine
 
-    original = flow_engine.run_flow
-    if getattr(original, "_nornflow_ontime", False):
+    if getattr(flow_engine.run_flow, "_nornflow_ontime", False):
         return
+    run_flow = flow_engine.run_flow
+    propose_sync, propose_async = flow_engine.propose_state_sync, flow_engine.propose_state  # type: ignore[attr-defined]
 
     def run_flow_on_time(flow: Any, flow_run: Any = None, *args: Any, **kwargs: Any) -> Any:
         when = scheduled_start(flow_run) if flow_run is not None else None
         if when is not None:
-            waited = wait_until(when)
-            if waited:
-                log.info("waited %.3f s for the scheduled start %s", waited, when.isoformat())
-        return original(flow, flow_run, *args, **kwargs)
+            _due[str(flow_run.id)] = when
+        return run_flow(flow, flow_run, *args, **kwargs)
+
+    def propose_on_time(client: Any, state: Any, *args: Any, **kwargs: Any) -> Any:
+        when = _take(state, kwargs.get("flow_run_id"))
+        if when is not None and (waited := wait_until(when)):
+            log.info("waited %.3f s for the scheduled start %s", waited, when.isoformat())
+        return propose_sync(client, state, *args, **kwargs)
+
+    async def apropose_on_time(client: Any, state: Any, *args: Any, **kwargs: Any) -> Any:
+        import asyncio
+
+        when = _take(state, kwargs.get("flow_run_id"))
+        if when is not None and 0 < when.timestamp() - time.time() <= MAX_WAIT:
+            while (remaining := when.timestamp() - time.time()) > 0:
+                await asyncio.sleep(min(remaining, 1.0))
+        return await propose_async(client, state, *args, **kwargs)
 
     run_flow_on_time._nornflow_ontime = True  # type: ignore[attr-defined]
     flow_engine.run_flow = run_flow_on_time  # type: ignore[assignment]
+    setattr(flow_engine, "propose_state_sync", propose_on_time)  # noqa: B010 - not exported, but what set_state calls
+    setattr(flow_engine, "propose_state", apropose_on_time)  # noqa: B010
 
 
 def main() -> None:

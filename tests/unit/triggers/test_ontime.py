@@ -29,17 +29,35 @@ def test_scheduled_start_is_aware():
     assert ontime.scheduled_start(SimpleNamespace(expected_start_time=None)) is None
 
 
-def test_install_wraps_prefects_run_flow_once(monkeypatch):
+def test_the_running_proposal_waits_for_the_scheduled_instant(monkeypatch):
     from prefect import flow_engine
+    from prefect.states import Pending, Running
 
-    calls = []
-    monkeypatch.setattr(flow_engine, "run_flow", lambda flow, flow_run=None, **kw: calls.append(time.time()) or "ran")
+    proposals: list[tuple[str, float]] = []
+
+    def propose(client, state, **kwargs):
+        proposals.append((state.type.value, time.time()))
+        return state
+
+    def run_flow(flow, flow_run=None, **kwargs):  # what the engine does: Pending, then Running (twice: a retry)
+        for state in (Pending(), Running(), Running()):
+            flow_engine.propose_state_sync(None, state, flow_run_id=flow_run.id)
+        return "ran"
+
+    monkeypatch.setattr(flow_engine, "run_flow", run_flow)
+    monkeypatch.setattr(flow_engine, "propose_state_sync", propose)
+    monkeypatch.setattr(flow_engine, "propose_state", propose)
     ontime.install()
     wrapped = flow_engine.run_flow
     ontime.install()
     assert flow_engine.run_flow is wrapped  # installed once
-    target = datetime.now(UTC) + timedelta(seconds=0.3)
-    assert flow_engine.run_flow("f", flow_run=SimpleNamespace(expected_start_time=target)) == "ran"
-    assert len(calls) == 1 and calls[0] >= target.timestamp()
-    assert flow_engine.run_flow("f", flow_run=SimpleNamespace(expected_start_time=None)) == "ran"  # a manual run
-    assert len(calls) == 2
+    target = datetime.now(UTC) + timedelta(seconds=0.4)
+    started = time.time()
+    assert flow_engine.run_flow("f", flow_run=SimpleNamespace(id="r1", expected_start_time=target)) == "ran"
+    (pending, at_pending), (running, at_running), (_, at_retry) = proposals
+    assert pending == "PENDING" and at_pending - started < 0.1  # not held
+    assert running == "RUNNING" and 0 <= at_running - target.timestamp() < 0.05
+    assert at_retry - at_running < 0.05  # waits once
+    proposals.clear()
+    flow_engine.run_flow("f", flow_run=SimpleNamespace(id="r2", expected_start_time=None))  # a manual run
+    assert [p for p, _ in proposals] == ["PENDING", "RUNNING", "RUNNING"]
