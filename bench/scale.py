@@ -25,6 +25,13 @@ again after each timed deploy, outside the timing. Ratios are big over toy, per 
 run's wall time (all devices run at once, ``--max-sessions``).
 
     .venv/bin/python bench/scale.py --config-lines 5000 --sizes 100 --runs 3
+
+Through a bastion (``--bastion``): the ``backup_configs`` flow over ``--sizes`` devices (one size),
+direct and through one real OpenSSH jump host in front of the lab (``tests/servers/sshd.py``; every
+device session a channel of one shared bastion connection), on the async path (the flow's) and the
+threaded one (``NORNFLOW_ASYNC_SESSIONS=0``: paramiko), alternating; medians and bastion / direct.
+
+    .venv/bin/python bench/scale.py --bastion --sizes 100 --runs 5
 """
 
 from __future__ import annotations
@@ -308,6 +315,58 @@ def config_bench(size: int, lines: int, runs: int, sessions: int) -> None:
               f"| {toy['lab_cpu_s']:.1f} / {big['lab_cpu_s']:.1f} |")
 
 
+#: Bastion variants: (name, through the bastion, async sessions).
+BASTION_VARIANTS = (("direct", False, True), ("bastion", True, True),
+                    ("threaded-direct", False, False), ("threaded-bastion", True, False))
+
+
+def bastion_bench(size: int, runs: int, sessions: int) -> None:
+    """backup_configs direct and through one OpenSSH bastion, both session paths, one lab and server."""
+    import shutil
+
+    import yaml
+
+    from nornflow.lab import daemon
+    from tests.servers.sshd import SSHServer
+
+    with tempfile.TemporaryDirectory(prefix="nornflow-bench-") as tmpdir, SSHServer() as sshd:
+        tmp = Path(tmpdir)
+        pg, server, cli = start_stack(tmp, 0)
+        env = {**cli.env(), "NORNFLOW_HOME": str(ROOT)}
+        state = daemon.up(tmp / "lab", size=size)
+        direct = Path(state["inventory"])
+        through = tmp / "through-bastion"
+        shutil.copytree(direct, through)
+        defaults = yaml.safe_load((through / "defaults.yaml").read_text())
+        defaults["data"] = {"ssh": {"jump_host": {"host": "127.0.0.1", "port": sshd.port, "username": sshd.user,
+                                                  "private_key": sshd.private_key}}}
+        (through / "defaults.yaml").write_text(yaml.safe_dump(defaults))
+        got_of: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in BASTION_VARIANTS}
+        try:
+            for run in range(runs):
+                for name, bastion, aio in BASTION_VARIANTS:
+                    child_env = {**env, "NORNFLOW_ASYNC_SESSIONS": "1" if aio else "0"}
+                    got = measure("flow", str(through if bastion else direct), tmp / f"{name}-{run}", sessions,
+                                  child_env)
+                    got_of[name].append(got)
+                    print(f"run {run + 1} {name:>16}: {got['seconds']:6.2f} s, {got['ok']}/{size} ok, "
+                          f"peak {got['peak_mb']:.0f} MB, client CPU {got['cpu_s']:.1f} s", flush=True)
+        finally:
+            daemon.down(tmp / "lab")
+            server.stop()
+            pg.stop()
+    med = {n: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "peak_mb", "cpu_s", "ok")}
+           for n, rs in got_of.items()}
+    print(f"\n| backup_configs, {size} devices, medians of {runs} | direct | through one bastion | bastion / direct "
+          f"| peak MB direct / bastion | client CPU s direct / bastion |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, prefix in (("async sessions (asyncssh, tunnel=)", ""), ("threaded (paramiko, direct-tcpip)",
+                                                                        "threaded-")):
+        d, b = med[f"{prefix}direct"], med[f"{prefix}bastion"]
+        print(f"| {label} | {d['seconds']:.2f} s | {b['seconds']:.2f} s | {b['seconds'] / d['seconds']:.2f}x "
+              f"| {d['peak_mb']:.0f} / {b['peak_mb']:.0f} | {d['cpu_s']:.1f} / {b['cpu_s']:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,500,1000")
@@ -319,6 +378,9 @@ def main() -> None:
     parser.add_argument("--config-lines", type=int, default=0,
                         help="big-config rows instead: backup and one-line deploy on devices holding about this "
                              "many config lines against toy ones, --sizes devices each (one size)")
+    parser.add_argument("--bastion", action="store_true",
+                        help="bastion rows instead: backup_configs direct and through one OpenSSH jump host, "
+                             "--sizes devices (one size), both session paths")
     parser.add_argument("--child", choices=(*VARIANTS, "sharded", *CONFIG_VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--lab", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -335,6 +397,10 @@ def main() -> None:
         return
     if args.lab:
         serve_lab(Path(args.lab), int(args.sizes), args.config_lines)
+        return
+    if args.bastion:
+        sys.path.insert(0, str(ROOT))
+        bastion_bench(int(args.sizes.split(",")[0]), args.runs, args.max_sessions)
         return
     if args.config_lines:
         sys.path.insert(0, str(ROOT))
