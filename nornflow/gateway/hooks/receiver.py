@@ -41,6 +41,7 @@ from nornflow.gateway.hooks.config import HookSettings
 from nornflow.gateway.hooks.mapping import HookMappingError, parse_json, render, to_event
 from nornflow.gateway.hooks.replay import SeenStore
 from nornflow.gateway.hooks.signatures import HIDDEN_HEADERS, verify
+from nornflow.gateway.policy.decide import decide_hook
 from nornflow.gateway.ratelimit import RateLimiter
 
 log = logging.getLogger("nornflow.gateway.hooks")
@@ -245,7 +246,10 @@ class HookReceiver:
             raise _Refused(422, str(exc)) from None
 
     async def _deliver(self, workspace: str, event: dict[str, Any]) -> None:
-        upstream = self.upstreams[workspace]
+        refusal = decide_hook("POST", "/events", [event])  # the route policy: this request, nothing else
+        if refusal:
+            raise _Refused(403, refusal)
+        upstream = self.upstreams[workspace]  # the path's own workspace: a hook reaches no other
         try:
             reply = await self.client.post(f"{upstream.api_url}/events", json=[event],
                                            headers={"authorization": upstream.authorization})

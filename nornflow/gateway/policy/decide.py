@@ -26,6 +26,22 @@ CHANGE_FLOW = "deploy_config"
 _TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
 
+#: The one Prefect request a hook delivery makes (``/w/<workspace>/hooks/<name>``, authenticated by the
+#: sender's signature, never by a user's token): its event, posted to its own workspace's server.
+HOOK_REQUEST = "POST /events"
+
+
+def decide_hook(method: str, api_path: str, events: Any) -> str | None:
+    """None when a hook may make this upstream request (Prefect's ``POST /events``, read as Prefect's router
+    reads the path); else the reason it may not. The gateway's own audit events are never a hook's."""
+    match = match_route(method, api_path)
+    if match is None or match.display != HOOK_REQUEST:
+        return f"a hook may only post its event ({HOOK_REQUEST}), not {method} {api_path}"
+    if claims_audit(events):
+        return "nornflow.audit.* events are written by the gateway only"
+    return None
+
+
 @dataclass(frozen=True)
 class Refusal:
     """A request the gateway answers itself: the status and the reason shown and audited."""
