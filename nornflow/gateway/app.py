@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -20,6 +21,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from nornflow.gateway.admin.routes import AdminRoutes, is_admin_path
 from nornflow.gateway.audit.events import AuditShipper
 from nornflow.gateway.audit.log import AuditLog
 from nornflow.gateway.auth.caller import (
@@ -33,9 +35,10 @@ from nornflow.gateway.auth.caller import (
 from nornflow.gateway.auth.login import LoginRoutes
 from nornflow.gateway.auth.pages import refusal_page
 from nornflow.gateway.hooks import HookReceiver, SeenStore, hook_name
+from nornflow.gateway.metrics import FleetMetrics, GatewayMetrics, MetricsRoute
 from nornflow.gateway.policy.block_schemas import installed_schemas
 from nornflow.gateway.policy.decide import Decider, Refusal
-from nornflow.gateway.policy.roles import Perm
+from nornflow.gateway.policy.roles import Perm, Role, perms_for
 from nornflow.gateway.proxy.forward import Forwarder
 from nornflow.gateway.proxy.front import Front
 from nornflow.gateway.proxy.http import BadRequest, check_path, origin_of
@@ -73,6 +76,14 @@ class Gateway:
         self.shipper = AuditShipper(audit, store, upstreams, self.client)
         self.decider = Decider(self.client, store, upstreams, settings.max_body_bytes)
         self.forwarder = Forwarder(self.client, self.front, store)
+        # /metrics: counters fed by the requests (__call__), the audit records and the forwarder's failures.
+        self.metrics = GatewayMetrics(upstreams)
+        audit.on_append.append(self.metrics.observe_record)
+        self.forwarder.on_upstream_error = self.metrics.upstream_error
+        self.fleet = FleetMetrics.for_upstreams(upstreams, refresh_seconds=settings.fleet_metrics_seconds)
+        self.metrics_route = MetricsRoute(self.metrics, self.fleet, verify=store.verify_token, perms_for=perms_for,
+                                          front=self.front)
+        self.admin = AdminRoutes(self.front, settings, store, audit, upstreams, [role.value for role in Role])
         self.hooks = HookReceiver({ws.name: ws.hooks for ws in settings.workspaces}, self.front, upstreams,
                                   self.client, SeenStore(settings.data_dir / "hooks-seen.db"))
 
@@ -83,9 +94,14 @@ class Gateway:
         elif scope["type"] == "websocket":
             await self.websockets.handle(scope, receive, send)
         else:
+            started = time.perf_counter()
             request = Request(scope, receive)
             response = await self.dispatch(request)
-            await response(scope, receive, send)
+            try:
+                await response(scope, receive, send)
+            finally:
+                self.metrics.observe_request(request.url.path, request.method, response.status_code,
+                                             time.perf_counter() - started)
 
     async def _lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:
         while True:
@@ -106,6 +122,10 @@ class Gateway:
             path = request.url.path
             if path in ("/", "/login", "/logout"):
                 return await self.login.handle(request)
+            if path == "/metrics":
+                return await self.metrics_route.handle(request)
+            if is_admin_path(path):
+                return await self.admin.handle(request)
             if path == "/healthz":
                 return self.finish(JSONResponse({"status": "ok"}))  # nothing about workspaces to an anonymous caller
             match = _WORKSPACE_PATH.match(path)

@@ -326,7 +326,8 @@ def register(sub: Any) -> None:
     users.add_argument("action", choices=["add", "list", "grant", "disable", "enable", "passwd"])
     users.add_argument("name", nargs="?")
     users.add_argument("--workspace")
-    users.add_argument("--role", action="append", help="viewer, runner, approver, developer, worker, owner (repeat)")
+    users.add_argument("--role", action="append",
+                       help="viewer, runner, approver, developer, worker, owner, metrics (repeat)")
     users.add_argument("--password-stdin", action="store_true",
                        help="add, passwd: read the password from stdin's first line (for scripts and CI, where "
                             "there is no terminal to ask on): printf '%%s\\n' \"$PW\" | nornflow users add ... "

@@ -283,6 +283,9 @@ class GatewaySettings(BaseSettings):
     websocket_connects_per_minute: int = Field(default=60, ge=1)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     token_default_ttl_days: int = Field(default=90, ge=1)
+    fleet_metrics_seconds: float = Field(default=60, ge=1, description=(
+        "/metrics reads a workspace's fleet (devices, backups, drift, approvals, runs) from its Prefect API at "
+        "most this often; a scrape in between shows the last reading"))
     sso: SsoSettings = Field(default_factory=SsoSettings, description=(
         "Single sign-on (OpenID Connect, LDAP/AD), the group-to-role mapping, local logins on or off "
         "(nornflow.gateway.sso.settings; docs/sso.md)."))

@@ -1,7 +1,8 @@
 """Roles a principal holds in a workspace, and the permissions each role grants.
 
 The roles are the ones Prefect Cloud users already know (viewer, runner, developer, worker,
-owner) plus ``approver``: someone who may answer a paused run's approval form and nothing else.
+owner) plus ``approver``: someone who may answer a paused run's approval form and nothing else, and
+``metrics``: a Prometheus scrape of ``/metrics`` (:mod:`nornflow.gateway.metrics`) and nothing else.
 A permission is what :mod:`nornflow.gateway.policy.routes` asks for; a role is only a named bundle of
 permissions, so a principal with several roles holds the union of their permissions.
 """
@@ -25,6 +26,7 @@ class Perm(StrEnum):
     DEVELOP = "develop"  # change the workspace: deployments, schedules, automations, blocks, pools, deletes...
     WORK = "work"  # what workers and flow runs need: run/task-run states, logs, events, polling, slots
     ADMIN = "admin"  # /admin/* writes and the gateway's own users and tokens
+    METRICS = "metrics"  # GET /metrics: the gateway's and the workspace's series, never a workspace's data
 
 
 class Role(StrEnum):
@@ -36,6 +38,7 @@ class Role(StrEnum):
     DEVELOPER = "developer"
     WORKER = "worker"
     OWNER = "owner"
+    METRICS = "metrics"
 
 
 ROLE_PERMS: Mapping[Role, frozenset[Perm]] = MappingProxyType({
@@ -47,6 +50,7 @@ ROLE_PERMS: Mapping[Role, frozenset[Perm]] = MappingProxyType({
     # it must carry what flow code does: read blocks with secrets and start deployments (run_deployment).
     Role.WORKER: frozenset({Perm.READ, Perm.RUN, Perm.WORK, Perm.SECRETS}),
     Role.OWNER: frozenset(Perm),
+    Role.METRICS: frozenset({Perm.METRICS}),  # a scrape token: no read, no UI data, nothing else
 })
 
 

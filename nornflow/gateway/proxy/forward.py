@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -36,6 +37,7 @@ class Forwarder:
         self.client = client
         self.front = front
         self.store = store
+        self.on_upstream_error: Callable[[str], None] | None = None  # the composer's metrics hook
 
     async def forward(self, request: Request, upstream: Upstream, principal: Principal | None, body: bytes, *,
                       verdict: Verdict | None = None, match: RouteMatch | None = None,
@@ -60,6 +62,8 @@ class Forwarder:
             reply = await self.client.send(outgoing, stream=True)
         except httpx.HTTPError as exc:
             log.warning("workspace %s: upstream error %s", upstream.name, exc)
+            if self.on_upstream_error is not None:
+                self.on_upstream_error(upstream.name)
             return self.front.finish(JSONResponse({"detail": f"workspace {upstream.name!r} is not answering; "
                                                              "try again shortly"}, 502), origin=origin)
         keep = [(k, internal_location(v, upstream.base_url) if k.lower() == "location" else v)

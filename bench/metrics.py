@@ -1,0 +1,156 @@
+"""Benchmark: what a Prometheus scrape of the gateway's ``/metrics`` costs at 1,000 devices.
+
+One workspace server (``prefect server start``, SQLite, started by the gateway's supervisor) gets a week
+of history for ``--devices`` devices, written through the API the way the flows write it (the device
+events and compliance checks of ``bench/fleet_report.py``: 2 flows a day per device). The gateway runs
+in its own process (``nornflow serve`` fronting that server), so it does not share this process's GIL
+with the client being measured. Then:
+
+- one fleet reading (what a scrape starts when the last one is older than ``fleet_metrics_seconds``):
+  ``read_fleet`` against the server, ``--runs`` times: its median time and its API calls;
+- scrape latency: ``--scrapes`` sequential ``GET /metrics`` with a metrics token, interleaved with the
+  baselines ``GET /healthz`` (the gateway answering itself) and ``GET /w/<ws>/api/health`` (forwarded to
+  Prefect); median and p95 of each, and the ratios. With the default ``--refresh 15`` (a reading at most
+  every 15 s, as often as Prometheus scrapes) a few scrapes overlap a reading in the gateway's
+  background thread; they are in the p95.
+
+    .venv/bin/python bench/metrics.py --devices 1000 --scrapes 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fleet_report as history  # bench/fleet_report.py: the same history as the fleet report's bench
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def seed(api: httpx.Client, devices: int, days: int) -> int:
+    end = datetime.now(UTC)
+    runs = history.make_runs(api, days, end, health_days=0)
+    events = history.make_events(devices, days, runs, end)
+    for start in range(0, len(events), 1000):
+        history.post(api, "/events", events[start:start + 1000])
+    since = end - timedelta(days=days + 1)
+    deadline = time.monotonic() + 300
+    while history.stored(api, since) < len(events):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {history.stored(api, since)} of {len(events)} events stored after 300 s")
+        time.sleep(1)
+    return len(events)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--scrapes", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=3, help="fleet readings timed")
+    parser.add_argument("--refresh", type=float, default=15.0, help="the gateway's fleet_metrics_seconds")
+    args = parser.parse_args()
+
+    from nornflow.gateway.metrics import read_fleet
+    from nornflow.gateway.proxy.upstream import Supervisor, free_port
+    from nornflow.gateway.serve import open_state
+    from nornflow.gateway.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"PREFECT_SERVER_EVENTS_RETENTION_PERIOD": "P60D",
+               "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "1000",
+               "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1"}
+        settings = load_settings(None, port=free_port(), data_dir=Path(tmp) / "gw",
+                                 workspaces=[{"name": "bench", "env": env}])
+        supervisor = Supervisor(settings)
+        started = time.perf_counter()
+        supervisor.start()
+        print(f"workspace server up in {time.perf_counter() - started:.1f} s", flush=True)
+        try:
+            upstream = supervisor.upstreams["bench"]
+            with httpx.Client(base_url=upstream.api_url, headers={"authorization": upstream.authorization},
+                              timeout=120) as api:
+                started = time.perf_counter()
+                count = seed(api, args.devices, args.days)
+            print(f"{count} device events for {args.devices} devices over {args.days} days stored in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+
+            readings = []
+            for _ in range(args.runs):
+                state = read_fleet(upstream.api_url, upstream.authorization)
+                readings.append(state.seconds)
+            print(f"fleet reading: median {statistics.median(readings):.3f} s over {args.runs} "
+                  f"({state.api_calls} API calls; devices {state.devices}, drifted {state.drifted}, "
+                  f"stale backups {state.stale_backups})", flush=True)
+
+            store, _ = open_state(settings)
+            store.add_user("prometheus", "bench-password-123", {"bench": ["metrics"]})
+            _, token = store.create_token("prometheus", "bench", ["metrics"], timedelta(hours=1))
+            workspaces = json.dumps([{"name": "bench", "url": upstream.api_url, "auth_string": upstream.auth_string}])
+            gateway = subprocess.Popen(
+                [sys.executable, "-m", "nornflow.cli", "serve"],
+                env={**os.environ, "NORNFLOW_PORT": str(settings.port), "NORNFLOW_DATA_DIR": str(settings.data_dir),
+                     "NORNFLOW_WORKSPACES": workspaces, "NORNFLOW_FLEET_METRICS_SECONDS": str(args.refresh)},
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            try:
+                base = settings.public_base_url
+                while True:
+                    try:
+                        if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        time.sleep(0.2)
+                auth = {"authorization": f"Bearer {token}"}
+                with httpx.Client(timeout=60) as client:
+                    deadline = time.monotonic() + 120
+                    while b"nornflow_fleet_devices{" not in client.get(f"{base}/metrics", headers=auth).content:
+                        if time.monotonic() > deadline:
+                            raise SystemExit("the gateway's first fleet reading did not arrive within 120 s")
+                        time.sleep(0.5)
+                    targets = {"metrics": (f"{base}/metrics", auth), "healthz": (f"{base}/healthz", {}),
+                               "api health": (f"{base}/w/bench/api/health", {})}
+                    samples: dict[str, list[float]] = {name: [] for name in targets}
+                    size = 0
+                    for index in range(args.scrapes):
+                        order = list(targets) if index % 2 == 0 else list(reversed(targets))
+                        for name in order:
+                            url, headers = targets[name]
+                            began = time.perf_counter()
+                            reply = client.get(url, headers=headers)
+                            samples[name].append((time.perf_counter() - began) * 1000)
+                            reply.raise_for_status()
+                            if name == "metrics":
+                                size = len(reply.content)
+            finally:
+                gateway.terminate()
+                gateway.wait(timeout=30)
+        finally:
+            supervisor.stop()
+
+    print(f"\n{args.scrapes} scrapes each, sequential, gateway in its own process (fleet_metrics_seconds "
+          f"{args.refresh:g}); /metrics answer {size} bytes")
+    print(f"{'':<12} {'median ms':>10} {'p95 ms':>8}")
+    for name, values in samples.items():
+        print(f"{name:<12} {statistics.median(values):>10.2f} {pct(values, 0.95):>8.2f}")
+    for baseline in ("healthz", "api health"):
+        median = statistics.median(samples["metrics"]) / statistics.median(samples[baseline])
+        p95 = pct(samples["metrics"], 0.95) / pct(samples[baseline], 0.95)
+        print(f"/metrics / {baseline}: median {median:.2f}x, p95 {p95:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
