@@ -8,9 +8,11 @@ inventory fields, swaps its transport for :class:`NornFlowParamikoTransport` (pa
 own, with ``open()`` and ``close()`` of its own), opens it, and hands it to Nornir as the host's
 ``scrapli`` connection: a task's ``host.get_connection("scrapli", ...)`` gets it as usual.
 
-A host on the ``system`` transport with NornFlow SSH settings is opened with paramiko too: the
-system transport forks one ``ssh`` per device, which cannot share a bastion connection nor take a
-private key without a file on disk. Other transports (telnet, ssh2) are left to nornir-scrapli.
+A host on the ``system`` transport with a jump host, a key from a secret or the older algorithms
+is opened with paramiko too: the system transport forks one ``ssh`` per device, which cannot share
+a bastion connection nor take a private key without a file on disk. Without those, a ``system``
+host stays with OpenSSH, which checks host keys itself (``StrictHostKeyChecking``, its own
+known_hosts and ssh_config). Other transports (telnet, ssh2) are left to nornir-scrapli.
 """
 
 from __future__ import annotations
@@ -124,9 +126,11 @@ def takes_over(host: Host) -> SSHSettings | None:
     if transport not in _TAKEN:
         return None
     settings = ssh_settings(host, extras)
-    if transport == "paramiko" or settings.customised:
+    if transport == "paramiko":
         return settings
-    return None
+    if settings.jump_host or settings.private_key or settings.legacy_algorithms:
+        return settings  # system ssh would need a key file on disk, or a process per bastion hop
+    return None  # system ssh verifies host keys itself (StrictHostKeyChecking, OpenSSH's own files)
 
 
 def open_session(host: Host, configuration: Config | None) -> bool:

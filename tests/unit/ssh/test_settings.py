@@ -71,3 +71,21 @@ def test_scraplis_own_auth_strict_key_false_is_an_opt_out(tmp_path: Path) -> Non
     assert ssh_settings(hosts["r1"], {"auth_strict_key": False}).verify_host_keys is False
     assert ssh_settings(hosts["r1"], {}).verify_host_keys is True
     assert ssh_settings(hosts["r1"], {}).customised  # verification alone makes NornFlow open the session
+
+
+def test_the_threaded_path_takes_over_paramiko_hosts_and_system_hosts_that_need_it(tmp_path: Path) -> None:
+    from nornflow.ssh.threaded_connect import takes_over
+
+    def opts(transport: str) -> dict[str, Any]:
+        return {"scrapli": {"extras": {"transport": transport}}}
+
+    hosts = load_nornir(_write(tmp_path, {
+        "p": {"connection_options": opts("paramiko")},
+        "s": {"connection_options": opts("system")},
+        "sj": {"connection_options": opts("system"), "data": {"ssh": {"jump_host": {"host": "b"}}}},
+        "t": {"connection_options": opts("telnet"), "data": {"ssh": {"jump_host": {"host": "b"}}}},
+    })).inventory.hosts
+    assert takes_over(hosts["p"]) is not None
+    assert takes_over(hosts["s"]) is None          # OpenSSH checks its host keys itself
+    assert takes_over(hosts["sj"]) is not None     # a bastion: paramiko, one shared connection
+    assert takes_over(hosts["t"]) is None
