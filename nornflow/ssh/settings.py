@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,9 +53,9 @@ class JumpHost:
     host: str
     port: int = 22
     username: str = ""
-    password: str = ""
-    private_key: str = ""
-    passphrase: str = ""
+    password: str = field(default="", repr=False)  # values: never in a repr, a log line or an error
+    private_key: str = field(default="", repr=False)
+    passphrase: str = field(default="", repr=False)
     max_channels: int = 0  # 0: bounded only by the run's session gate
 
     def describe(self) -> str:
@@ -76,8 +76,8 @@ class SSHSettings:
     verify_host_keys: bool = True
     known_hosts: Path | None = None
     legacy_algorithms: bool = False
-    private_key: str = ""
-    passphrase: str = ""
+    private_key: str = field(default="", repr=False)
+    passphrase: str = field(default="", repr=False)
 
     @property
     def customised(self) -> bool:

@@ -64,6 +64,7 @@ def test_settings_merge_per_key_host_then_groups_then_defaults(tmp_path: Path) -
     assert r3.jump_host is not None and r3.jump_host.describe() == "netops@bastion.example.net:22"
     assert r3.known_hosts == folder.absolute() / "elsewhere" / "kh"
     assert "KEY" not in r3.jump_host.describe() and "KEY" not in repr(r3.jump_host.pool_key())
+    assert "KEY" not in repr(r3) and "KEY" not in repr(r3.jump_host)
 
 
 def test_scraplis_own_auth_strict_key_false_is_an_opt_out(tmp_path: Path) -> None:
