@@ -1,7 +1,10 @@
 """Webhooks under test: a real gateway in front of two real Prefect servers (``core`` with its hooks and a
 process worker, ``edge`` with a hook of the same name and another secret), a real Nautobot that sends
 the webhook, and a 3-device lab the flows it starts run against. Everything starts once per session,
-in parallel where it can (Nautobot and the Prefect servers take 15-30 s each)."""
+in parallel where it can (Nautobot and the Prefect servers take 15-30 s each, on a quiet machine).
+
+Keep every test that uses the stack in test_hooks.py: ``make test`` runs ``--dist loadfile``, so a
+second file could land on the other xdist worker and start a second stack."""
 
 from __future__ import annotations
 
@@ -54,6 +57,8 @@ GITHUB_TEMPLATE = """
              "pusher": {{ body.pusher.name | tojson }}, "templates": {{ ns.templates | tojson }}}}
 """
 SMALL_TEMPLATE = '{"event": "test.small", "resource": {"prefect.resource.id": "t"}, "payload": {{ body | tojson }}}'
+DIFF_TEMPLATE = ('{"event": "test.diff", "resource": {"prefect.resource.id": {{ ("test.diff." ~ body.n) | tojson }}}, '
+                 '"payload": {"workspace": {{ hook.workspace | tojson }}}}')
 USERS = {"dev": ["developer"], "svc-worker": ["worker"], "vera": ["viewer"]}
 
 
@@ -142,7 +147,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     started = time.monotonic()
     base = tmp_path_factory.mktemp("hooks")
-    values = {name: secrets.token_urlsafe(24) for name in ("nautobot", "github", "edge-github", "small")}
+    values = {name: secrets.token_urlsafe(24)
+              for name in ("nautobot", "github", "edge-github", "small", "core-diff", "edge-diff")}
     for name, value in values.items():
         Secret(value=value).save(f"hook-{name}", overwrite=True)
     hooks_core = [
@@ -154,10 +160,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ]
     hooks_edge = [{"name": "github", "style": "github", "secret": "secret:secret/hook-edge-github",
                    "template": GITHUB_TEMPLATE}]
+    for workspace, hooks in (("core", hooks_core), ("edge", hooks_edge)):  # the same hook name, two secrets
+        hooks.append({"name": "diff", "style": "bearer", "secret": f"secret:secret/hook-{workspace}-diff",
+                      "template": DIFF_TEMPLATE, "rate_per_minute": 60_000, "burst": 1000})
     settings = load_settings(
         None, host="127.0.0.1", port=free_port(), data_dir=base / "gateway",
         workspaces=[{"name": "core", "hooks": hooks_core}, {"name": "edge", "hooks": hooks_edge}],
         api_rate_per_second=500, api_burst=2000,
+        auth_max_failures=100_000,  # the refusals below come from one address; the lockout is the gateway's own
     )
     nautobot = SenderNautobot()
     failures: list[BaseException] = []

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.integration.hooks.conftest import Stack
 from tests.support.stack import wait_for
@@ -236,3 +238,47 @@ def test_a_hook_emits_only_into_its_own_workspace_and_only_with_its_own_secret(s
     assert {"prefect.resource.id": "nornflow.hook.edge.github", "prefect.resource.role": "webhook",
             "prefect.resource.name": "github"} in found[0]["related"]
     assert not [e for e in _events(stack, "core", "github.push") if e["payload"].get("ref") == ref]
+
+
+# Spellings of a delivery to the "diff" hook (a bearer hook in both workspaces, each with its own secret):
+# the canonical path (a trailing slash and a query are the same route) reaches that workspace's hook; any
+# other spelling reaches none, and only the right workspace's secret, sent once, opens it.
+_CANONICAL = ("/w/{ws}/hooks/diff", "/w/{ws}/hooks/diff/", "/w/{ws}/hooks/diff?via=x")
+_OTHER = ("/w/{ws}/hooks/Diff", "/w/{ws}/hooks/diff%20", "/w/{ws}//hooks/diff", "/w/{WS}/hooks/diff",
+          "/w/{ws}/hooks/diff/x", "/w/{ws}/api/../hooks/diff", "/w/{ws}/hooks/%64iff", "/w/{ws}/hooks/diff%2F")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(workspace=st.sampled_from(["core", "edge"]), path=st.sampled_from(_CANONICAL + _OTHER),
+       credential=st.sampled_from(["core", "edge", "none", "user token", "truncated"]),
+       scheme=st.sampled_from(["Bearer", "bearer", "BEARER"]),
+       header=st.sampled_from(["Authorization", "AUTHORIZATION"]), twice=st.booleans())
+def test_every_spelling_reaches_its_own_workspaces_hook_or_none(stack: Stack, workspace: str, path: str,
+                                                                credential: str, scheme: str, header: str,
+                                                                twice: bool) -> None:
+    marker = uuid.uuid4().hex
+    headers = [("content-type", "application/json")]
+    if credential == "user token":
+        headers.append((header, f"Basic {stack.tokens['dev']}"))
+    elif credential != "none":
+        secret = stack.secrets[f"{'core' if credential == 'truncated' else credential}-diff"]
+        headers.append((header, f"{scheme} {secret[:-2] if credential == 'truncated' else secret}"))
+        if twice:
+            headers.append(("authorization", f"Bearer {stack.secrets['edge-diff']}"))
+    raw = path.format(ws=workspace, WS=workspace.upper()).encode()
+    target = httpx.URL(stack.url).copy_with(raw_path=raw)
+    with httpx.Client(timeout=30) as http:
+        reply = http.send(http.build_request("POST", target, content=json.dumps({"n": marker}).encode(),
+                                             headers=headers))
+    opens = path in _CANONICAL and credential == workspace and not twice  # a credential sent twice is ambiguous
+    if opens:
+        assert reply.status_code == 202, (raw, credential, twice, reply.text)
+        found = wait_for("the event", lambda: [e for e in _events(stack, workspace, "test.diff")
+                                               if e["resource"]["prefect.resource.id"] == f"test.diff.{marker}"], 20,
+                         every=0.3)
+        assert found[0]["payload"] == {"workspace": workspace}
+        other = "edge" if workspace == "core" else "core"
+        assert not [e for e in _events(stack, other, "test.diff")
+                    if e["resource"]["prefect.resource.id"] == f"test.diff.{marker}"]
+    else:
+        assert reply.status_code in (400, 401, 403, 404, 405, 303, 307), (raw, credential, twice, reply.text)
