@@ -129,23 +129,26 @@ class AsyncBastions:
         """The shared bastion connection, held for one device session (and one of its channels)."""
         key = (*jump.pool_key(), str(known_hosts))  # a connection verified against one file, reused with it
         entry = self._entries.get(key)
-        if entry is not None and entry.ready.done() and not entry.ready.exception() \
-                and entry.ready.result().is_closed():
+        if entry is not None and entry.ready.done() and not entry.ready.cancelled() \
+                and not entry.ready.exception() and entry.ready.result().is_closed():
             self._entries.pop(key, None)  # the bastion dropped it: connect again
             entry = None
         if entry is None:
-            loop = asyncio.get_running_loop()
-            entry = _AsyncEntry(ready=loop.create_future(),
+            # The connect is a task of its own: a session abandoned at its deadline (cancelled) while it
+            # waits does not cancel the connect the other sessions wait for. It has its own timeout.
+            ready = asyncio.ensure_future(connect_asyncssh(jump, known_hosts=known_hosts, timeout=timeout))
+            entry = _AsyncEntry(ready=ready,
                                 channels=asyncio.Semaphore(jump.max_channels) if jump.max_channels else None)
             self._entries[key] = entry
             self.connects += 1
-            try:
-                entry.ready.set_result(await connect_asyncssh(jump, known_hosts=known_hosts, timeout=timeout))
-            except BaseException as exc:
-                entry.ready.set_exception(exc)
-                entry.ready.exception()  # retrieved: no "never retrieved" warning when nobody else waits
-                self._entries.pop(key, None)
-                raise
+
+            def forget_failure(done: asyncio.Future[Any], key: tuple[Any, ...] = key,
+                               entry: _AsyncEntry = entry) -> None:
+                failed = done.cancelled() or done.exception() is not None  # retrieved: no "never retrieved"
+                if failed and self._entries.get(key) is entry:
+                    del self._entries[key]  # the next session connects afresh
+
+            ready.add_done_callback(forget_failure)
         conn = await asyncio.shield(entry.ready)
         entry.users += 1
         if entry.closer is not None:
