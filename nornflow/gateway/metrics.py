@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse, Response
 
 try:
     from prometheus_client import CollectorRegistry, Counter, Histogram
-    from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+    from prometheus_client.exposition import generate_latest
     from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
     from prometheus_client.registry import Collector
 except ImportError as exc:  # pragma: no cover - depends on the install
@@ -51,7 +51,8 @@ from nornflow.gateway.proxy.front import Front
 
 log = logging.getLogger("nornflow.gateway")
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: The classic text format (0.0.4): what generate_latest writes for names like ours, read by every Prometheus.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _WORKSPACE_PATH = re.compile(r"^/w/([a-z0-9][a-z0-9-]{0,39})(/.*)?$")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: Non-terminal run states are counted whatever their age; terminal ones over the last RUNS_WINDOW.

@@ -6,6 +6,7 @@ new token appears once, in the answer to its creation, and nowhere else.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
@@ -110,7 +111,7 @@ def admin_page(*, owner: str, owns: Iterable[str], csrf: str, users: Sequence[tu
         f"<td>{escape(str(r.get('user') or '-'))}</td><td>{escape(str(r.get('workspace') or '-'))}</td>"
         f"<td>{escape(str(r.get('action', '')))}</td><td>{escape(str(r.get('status', '')))}</td>"
         f"<td><code>{escape(str(r.get('method') or ''))} {escape(str(r.get('path') or ''))}</code></td>"
-        f"<td><code>{escape(str(r.get('detail') or ''))}</code></td></tr>"
+        f"<td><code>{escape(json.dumps(r.get('detail') or {}, sort_keys=True))}</code></td></tr>"
         for r in audit) or "<tr><td colspan=8 class=muted>No matching records.</td></tr>"
     f = {k: escape(v) for k, v in audit_filter.items()}
     body = f"""{_message(notice, error)}
