@@ -21,7 +21,6 @@ enough for the process to start: ``PREFECT_WORKER_PREFETCH_SECONDS`` at least
 
 from __future__ import annotations
 
-import logging
 import runpy
 import time
 from datetime import UTC, datetime
@@ -29,8 +28,6 @@ from typing import Any
 
 #: Longest wait this module does itself (seconds); beyond it, Prefect's own wait applies.
 MAX_WAIT = 900.0
-
-log = logging.getLogger("nornflow.triggers.ontime")
 
 
 def wait_until(when: datetime, *, max_wait: float = MAX_WAIT) -> float:
@@ -51,6 +48,19 @@ def scheduled_start(flow_run: Any) -> datetime | None:
     if expected is None:
         return None
     return expected if expected.tzinfo else expected.replace(tzinfo=UTC)
+
+
+def _report(when: datetime, waited: float) -> None:
+    """Say in the flow run's process output (the worker's log) how the start went."""
+    from prefect.logging import get_logger
+
+    logger = get_logger("nornflow.ontime")
+    late = time.time() - when.timestamp()
+    if waited:
+        logger.info("waited %.3f s for the scheduled start %s", waited, when.isoformat())
+    elif 0.5 < late < MAX_WAIT:
+        logger.warning("ready %.1f s after the scheduled start %s: the worker took the run too late; raise "
+                       "PREFECT_WORKER_PREFETCH_SECONDS", late, when.isoformat())
 
 
 #: Flow runs of this process whose Running proposal waits (flow run id -> expected start).
@@ -86,8 +96,8 @@ def install() -> None:
 
     def propose_on_time(client: Any, state: Any, *args: Any, **kwargs: Any) -> Any:
         when = _take(state, kwargs.get("flow_run_id"))
-        if when is not None and (waited := wait_until(when)):
-            log.info("waited %.3f s for the scheduled start %s", waited, when.isoformat())
+        if when is not None:
+            _report(when, wait_until(when))
         return propose_sync(client, state, *args, **kwargs)
 
     async def apropose_on_time(client: Any, state: Any, *args: Any, **kwargs: Any) -> Any:

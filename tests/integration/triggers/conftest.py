@@ -1,6 +1,6 @@
 """One Prefect server (PostgreSQL, scheduler every 3 s) and one process worker for the trigger tests.
 
-The worker polls every second and takes runs 15 s ahead (``PREFECT_WORKER_PREFETCH_SECONDS``): a
+The worker polls every second and takes runs 25 s ahead (``PREFECT_WORKER_PREFETCH_SECONDS``): a
 run's process starts early and ``nornflow.triggers.ontime`` holds it to its scheduled second.
 """
 
@@ -26,6 +26,9 @@ def _prefect() -> None:
 class Stack:
     def __init__(self, server: Server, cli: Cli, flow_id: str) -> None:
         self.server, self.cli, self.flow_id = server, cli, flow_id
+
+    def worker_log(self) -> str:
+        return "\n".join(w.log.read_text(errors="replace") for w in self.cli.workers if w.log.exists())
 
     def finished_runs(self, deployment_id: str, count: int, timeout: float = 90) -> list[dict[str, Any]]:
         """Wait for ``count`` runs of the deployment to be COMPLETED (a failed one fails the wait at once)."""
@@ -65,7 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, new_database: Any) -> Iterat
     _, url = new_database("triggers")
     server = Server(base / "server-home", url,
                     PREFECT_UI_ENABLED="false")
-    cli = Cli(server, base / "client-home", PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="15")
+    cli = Cli(server, base / "client-home", PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="25")
     try:
         server.start()
         server.api("POST", "/work_pools/", {"name": POOL, "type": "process",

@@ -1,7 +1,7 @@
 """A Quartz cron with seconds on a real server and worker: two runs 5 s apart, each started on its second.
 
 The schedule is the translation doctor asks for (Quartz ``S,S+5 M H D MON ?`` in Europe/Berlin);
-Prefect's scheduler creates the runs, the worker takes them up to 15 s early, and the on-time start
+Prefect's scheduler creates the runs, the worker takes them up to 25 s early, and the on-time start
 (``python -m nornflow.triggers.ontime``) holds each to its instant: the run's Running state (its
 ``start_time``) is at or after the scheduled second, and less than one second after it.
 """
@@ -24,7 +24,7 @@ def _instant(text: str) -> datetime:
 
 def test_two_runs_start_on_their_seconds(stack):
     zone = ZoneInfo("Europe/Berlin")
-    first = (datetime.now(zone) + timedelta(seconds=20)).replace(microsecond=0)
+    first = (datetime.now(zone) + timedelta(seconds=30)).replace(microsecond=0)
     if first.second > 54:  # both seconds in one minute
         first += timedelta(seconds=6)
     quartz = parse(f"{first.second},{first.second + 5} {first.minute} {first.hour} {first.day} {first.month} ?")
@@ -39,4 +39,5 @@ def test_two_runs_start_on_their_seconds(stack):
     assert scheduled == wanted  # none skipped, none doubled
     for run in sorted(runs, key=lambda r: r["expected_start_time"]):
         late = (_instant(run["start_time"]) - _instant(run["expected_start_time"])).total_seconds()
-        assert 0 <= late < 1.0, (run["name"], run["expected_start_time"], run["start_time"])
+        said = [line for line in stack.worker_log().splitlines() if "nornflow.ontime" in line]
+        assert 0 <= late < 1.0, (run["name"], run["expected_start_time"], run["start_time"], said)
