@@ -228,3 +228,22 @@ def test_the_cli_keeps_working_beside_the_page(site: AdminSite, monkeypatch: pyt
     # One record shape for the same action, whoever did it and from where.
     assert set(cli_record["detail"]) == set(page_record["detail"]) == {"target_user", "roles", "via"}
     assert (cli_record["detail"]["via"], page_record["detail"]["via"]) == ("cli", "admin")
+
+
+def test_the_admin_routes_take_their_one_method_and_nothing_else_answers(site: AdminSite) -> None:
+    with site.session("otto") as otto:
+        assert otto.get("/admin/users/add").status_code == 405  # a form route is not a page
+        assert post(site, otto, "/admin", {}).status_code == 405
+        assert otto.get("/admin/users").status_code == 404
+        assert otto.request("PUT", "/admin/tokens/revoke", headers={"origin": site.url}).status_code == 405
+    with site.session("vera") as vera:  # a non-owner learns nothing about which admin routes exist
+        assert vera.get("/admin/users/add").status_code == 403
+
+
+def test_a_metrics_or_owner_token_cannot_reach_the_page(site: AdminSite) -> None:
+    for user in ("prom", "otto"):
+        bearer = {"authorization": "Bearer " + site.tokens[user].split(":", 1)[1], "origin": site.url}
+        with httpx.Client(base_url=site.url, timeout=30) as client:
+            assert client.get("/admin", headers=bearer).status_code == 403
+            assert client.post("/admin/tokens/create", headers=bearer,
+                               data={"user": user, "workspace": "core", "role": "owner"}).status_code == 403
