@@ -46,6 +46,7 @@ from nornflow.gateway.proxy.upstream import Upstream
 from nornflow.gateway.proxy.websocket import WebsocketRelay
 from nornflow.gateway.ratelimit import RateLimiter
 from nornflow.gateway.settings import GatewaySettings
+from nornflow.gateway.sso.routes import SsoRoutes
 from nornflow.gateway.store import GatewayStore
 
 log = logging.getLogger("nornflow.gateway")
@@ -71,7 +72,10 @@ class Gateway:
         self.api_limiter = RateLimiter(settings.api_rate_per_second, settings.api_burst)
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0), follow_redirects=False,
                                         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
-        self.login = LoginRoutes(self.front, settings, store, upstreams)
+        # Single sign-on (OIDC, LDAP) and local logins turned off: both are the login routes' business.
+        self.sso = SsoRoutes(settings, store, self.front, upstreams) \
+            if settings.sso.enabled or not settings.sso.local_login else None
+        self.login = LoginRoutes(self.front, settings, store, upstreams, self.sso)
         self.websockets = WebsocketRelay(self.front, settings, self.auth, upstreams)
         self.shipper = AuditShipper(audit, store, upstreams, self.client)
         self.decider = Decider(self.client, store, upstreams, settings.max_body_bytes)
@@ -112,6 +116,8 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shipper.stop()
+                if self.sso is not None:
+                    await self.sso.aclose()
                 await self.client.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -120,7 +126,9 @@ class Gateway:
         try:
             check_path(request.scope.get("raw_path") or request.url.path.encode())
             path = request.url.path
-            if path in ("/", "/login", "/logout"):
+            if self.sso is not None and (session_id := session_id_from(request.headers.get("cookie"))):
+                await self.sso.recheck(request, session_id)  # a due single-sign-on session reads its groups again
+            if path in ("/", "/login", "/logout") or path.startswith("/sso/"):
                 return await self.login.handle(request)
             if path == "/metrics":
                 return await self.metrics_route.handle(request)

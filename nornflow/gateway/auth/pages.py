@@ -18,6 +18,8 @@ button{margin-top:22px;width:100%;padding:10px;border:0;border-radius:6px;backgr
 font-size:15px;font-weight:600;cursor:pointer}
 .msg{padding:10px 12px;border-radius:6px;font-size:14px;margin-bottom:8px}
 .err{background:#fde8e8;color:#8a1c1c}.ok{background:#e7f5ec;color:#1b5e33}
+a.sso{display:block;text-align:center;padding:10px;border-radius:6px;background:#1f2328;color:#fff;
+font-size:15px;font-weight:600;text-decoration:none;margin-top:8px}p.or{text-align:center;color:#59636e;margin:16px 0 0}
 ul{padding-left:18px}li{margin:8px 0}a{color:#2563eb}footer{margin-top:24px;font-size:12px;color:#59636e}
 """
 
@@ -28,17 +30,22 @@ def _page(title: str, body: str) -> str:
             f"<body><main>{body}</main></body></html>")
 
 
-def login_page(*, next_url: str = "/", error: str = "", notice: str = "") -> str:
+def login_page(*, next_url: str = "/", error: str = "", notice: str = "", sso: tuple[str, str] | None = None,
+               password_form: bool = True) -> str:
+    """``sso``: (label, href) of the single sign-on button; ``password_form``: False when local logins are
+    turned off and no directory is configured."""
     message = (f"<div class='msg err' role=alert>{escape(error)}</div>" if error else "") + \
               (f"<div class='msg ok' role=status>{escape(notice)}</div>" if notice else "")
-    return _page("Log in · NornFlow", f"""
-<h1>NornFlow NetOps</h1><p class=sub>Log in to your team's workspaces</p>{message}
-<form method=post action=/login>
+    button = (f"<a class=sso href=\"{escape(sso[1])}\">Log in with {escape(sso[0])}</a>" if sso else "")
+    form = f"""<form method=post action=/login>
 <input type=hidden name=next value="{escape(next_url)}">
 <label for=username>User name</label><input id=username name=username autocomplete=username required autofocus>
 <label for=password>Password</label>
 <input id=password name=password type=password autocomplete=current-password required>
-<button type=submit>Log in</button></form>""")
+<button type=submit>Log in</button></form>""" if password_form else ""
+    between = "<p class=or>or</p>" if button and form else ""
+    return _page("Log in · NornFlow", f"""
+<h1>NornFlow NetOps</h1><p class=sub>Log in to your team's workspaces</p>{message}{button}{between}{form}""")
 
 
 def workspaces_page(user: str, workspaces: dict[str, list[str]]) -> str:

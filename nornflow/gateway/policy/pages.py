@@ -4,6 +4,11 @@ it takes, the credential it accepts and the permission that credential must carr
 ``/admin`` takes a browser session of someone holding :attr:`Perm.ADMIN` (the owner role) in at least one
 configured workspace, and acts only in those; ``/metrics`` takes a token holding :attr:`Perm.METRICS` in
 its workspace, and shows that workspace's series. Anything else under ``/admin`` is a 404.
+
+The single sign-on routes take no credential: ``/sso/oidc/start`` is public (it only sends the browser
+to the identity provider, limited per address), and ``/sso/oidc/callback`` is worth nothing without a
+``state`` this gateway issued to the same browser and has not spent (:mod:`nornflow.gateway.sso.routes`).
+Anything else under ``/sso`` is a 404.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ class OwnRoute:
 
     method: str
     path: str
-    credential: str  # "session" (a logged-in browser) or "token"
-    perm: Perm
+    credential: str  # "session" (a logged-in browser), "token", "none" (public) or "state" (public, state-bound)
+    perm: Perm | None  # None for the public ones
 
 
 def _admin(method: str, path: str) -> OwnRoute:
@@ -36,6 +41,8 @@ OWN_ROUTES: Mapping[str, OwnRoute] = MappingProxyType({r.path: r for r in (
     _admin("POST", "/admin/users/disable"), _admin("POST", "/admin/users/enable"),
     _admin("POST", "/admin/users/passwd"),
     _admin("POST", "/admin/tokens/create"), _admin("POST", "/admin/tokens/revoke"),
+    OwnRoute("GET", "/sso/oidc/start", "none", None),
+    OwnRoute("GET", "/sso/oidc/callback", "state", None),
 )})
 
 

@@ -33,6 +33,11 @@ PEOPLE: list[dict[str, Any]] = [
      "groups": []},
     {"sub": "8f1c-rita", "username": "rita", "password": "rita-idp-password", "email": "rita@example.com",
      "groups": ["netops"]},
+    {"sub": "8f1c-sam", "username": "sam", "password": "sam-idp-password", "email": "sam@example.com",
+     "groups": ["netops"]},
+    # Someone at the provider whose user name is the gateway's local break-glass owner's.
+    {"sub": "8f1c-mallory", "username": "otto", "password": "mallory-idp-password", "email": "m@example.com",
+     "groups": ["netops-admins"]},
 ]
 PASSWORDS = {p["username"]: p["password"] for p in PEOPLE}
 

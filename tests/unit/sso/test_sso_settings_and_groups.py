@@ -131,3 +131,14 @@ def test_a_user_name_stays_with_the_account_that_first_used_it(tmp_path: Path) -
         state.bind_identity("ldap", "uid=alice,dc=x", "alice")
     state.forget_user("alice")
     state.bind_identity("oidc", "sub-2", "alice")
+
+
+def test_the_policy_knows_the_single_sign_on_routes() -> None:
+    from nornflow.gateway.policy.pages import OWN_ROUTES
+    from nornflow.gateway.sso.routes import CALLBACK, START
+
+    sso = {path: route for path, route in OWN_ROUTES.items() if path.startswith("/sso/")}
+    assert set(sso) == {START, CALLBACK}
+    assert (sso[START].method, sso[START].credential) == ("GET", "none")
+    assert (sso[CALLBACK].method, sso[CALLBACK].credential) == ("GET", "state")
+    assert all(route.perm is None for route in sso.values())
