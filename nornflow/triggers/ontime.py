@@ -50,25 +50,30 @@ def scheduled_start(flow_run: Any) -> datetime | None:
     return expected if expected.tzinfo else expected.replace(tzinfo=UTC)
 
 
-def _report(when: datetime, waited: float) -> None:
-    """Say in the flow run's process output (the worker's log) how the start went."""
+def _report(when: datetime, waited: float, scheduled: bool) -> None:
+    """Say in the flow run's process output (the worker's log) how the start went.
+
+    Only a run its deployment's schedule created can be taken too late: a run an event or a person
+    started expects to start when it was created, which has always passed.
+    """
     from prefect.logging import get_logger
 
     logger = get_logger("nornflow.ontime")
     late = time.time() - when.timestamp()
     if waited:
         logger.info("waited %.3f s for the scheduled start %s", waited, when.isoformat())
-    elif 0.5 < late < MAX_WAIT:
+    elif scheduled and 0.5 < late < MAX_WAIT:
         logger.warning("ready %.1f s after the scheduled start %s: the worker took the run too late; raise "
                        "PREFECT_WORKER_PREFETCH_SECONDS", late, when.isoformat())
 
 
 #: Flow runs of this process whose Running proposal waits (flow run id -> expected start).
-_due: dict[str, datetime] = {}
+_due: dict[str, tuple[datetime, bool]] = {}
 
 
-def _take(state: Any, flow_run_id: Any) -> datetime | None:
-    """The instant a Running proposal of ``flow_run_id`` waits for (once: retries and later states do not)."""
+def _take(state: Any, flow_run_id: Any) -> tuple[datetime, bool] | None:
+    """When a Running proposal of ``flow_run_id`` waits for, and whether a schedule made the run (once:
+    retries and later states do not wait)."""
     if flow_run_id is None or not getattr(state, "is_running", lambda: False)():
         return None
     return _due.pop(str(flow_run_id), None)
@@ -91,22 +96,23 @@ def install() -> None:
     def run_flow_on_time(flow: Any, flow_run: Any = None, *args: Any, **kwargs: Any) -> Any:
         when = scheduled_start(flow_run) if flow_run is not None else None
         if when is not None:
-            _due[str(flow_run.id)] = when
+            _due[str(flow_run.id)] = (when, bool(getattr(flow_run, "auto_scheduled", False)))
         return run_flow(flow, flow_run, *args, **kwargs)
 
     def propose_on_time(client: Any, state: Any, *args: Any, **kwargs: Any) -> Any:
-        when = _take(state, kwargs.get("flow_run_id"))
-        if when is not None:
-            _report(when, wait_until(when))
+        due = _take(state, kwargs.get("flow_run_id"))
+        if due is not None:
+            _report(due[0], wait_until(due[0]), due[1])
         return propose_sync(client, state, *args, **kwargs)
 
     async def apropose_on_time(client: Any, state: Any, *args: Any, **kwargs: Any) -> Any:
         import asyncio
 
-        when = _take(state, kwargs.get("flow_run_id"))
-        if when is not None and 0 < when.timestamp() - time.time() <= MAX_WAIT:
-            while (remaining := when.timestamp() - time.time()) > 0:
+        due = _take(state, kwargs.get("flow_run_id"))
+        if due is not None and 0 < (waited := due[0].timestamp() - time.time()) <= MAX_WAIT:
+            while (remaining := due[0].timestamp() - time.time()) > 0:
                 await asyncio.sleep(min(remaining, 1.0))
+            _report(due[0], waited, due[1])
         return await propose_async(client, state, *args, **kwargs)
 
     run_flow_on_time._nornflow_ontime = True  # type: ignore[attr-defined]

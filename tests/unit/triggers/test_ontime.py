@@ -61,3 +61,22 @@ def test_the_running_proposal_waits_for_the_scheduled_instant(monkeypatch):
     proposals.clear()
     flow_engine.run_flow("f", flow_run=SimpleNamespace(id="r2", expected_start_time=None))  # a manual run
     assert [p for p, _ in proposals] == ["PENDING", "RUNNING", "RUNNING"]
+
+
+def test_only_a_scheduled_run_taken_late_is_reported_as_late():
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("prefect.nornflow.ontime")
+    logger.addHandler(handler)
+    try:
+        past = datetime.now(UTC) - timedelta(seconds=6)
+        ontime._report(past, 0.0, scheduled=False)  # an event or a person started it: no complaint
+        assert not [r for r in records if r.levelno >= logging.WARNING]
+        ontime._report(past, 0.0, scheduled=True)
+        [late] = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
+        assert "after the scheduled start" in late and "PREFECT_WORKER_PREFETCH_SECONDS" in late
+    finally:
+        logger.removeHandler(handler)
