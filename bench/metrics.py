@@ -65,10 +65,10 @@ def main() -> None:
     parser.add_argument("--refresh", type=float, default=15.0, help="the gateway's fleet_metrics_seconds")
     args = parser.parse_args()
 
-    from nornflow.gateway.metrics import read_fleet
     from nornflow.gateway.proxy.upstream import Supervisor, free_port
     from nornflow.gateway.serve import open_state
     from nornflow.gateway.settings import load_settings
+    from nornflow.monitor.fleet_state import read_fleet
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {"PREFECT_SERVER_EVENTS_RETENTION_PERIOD": "P60D",

@@ -7,7 +7,8 @@ import asyncio
 import threading
 import time
 
-from nornflow.gateway.metrics import FleetMetrics, FleetState, GatewayMetrics, classify, ratelimit_kind
+from nornflow.gateway.metrics import FleetMetrics, GatewayMetrics, classify, ratelimit_kind
+from nornflow.monitor.fleet_state import FleetState
 
 
 def test_paths_map_to_a_known_workspace_or_to_the_gateway() -> None:
