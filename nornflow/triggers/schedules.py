@@ -89,7 +89,12 @@ def explain(spec: dict[str, Any], meaning: str = "", n: int = 3) -> str:
 
 
 def to_seconds(spec: dict[str, Any]) -> bool:
-    """Whether the schedule fires at a second other than :00, or more than once a minute."""
+    """Whether the schedule fires at a second other than :00, or more than once a minute.
+
+    An interval fires at whatever second its anchor has: it counts only when it is under a minute.
+    """
+    if spec.get("interval") is not None:
+        return prefect_schedule(spec).interval.total_seconds() < 60  # type: ignore[no-any-return]
     times = fire_times(spec, 5)
     return any(t.second for t in times) or any((b - a).total_seconds() < 60 for a, b in pairwise(times))
 

@@ -55,6 +55,7 @@ def test_same_fires_and_second_precision():
     assert not same_fires({"cron": "0 2 * * *"}, {"cron": "0 2 * * *", "timezone": "Europe/Berlin"})
     assert to_seconds({"cron": "* * * * * */15"}) and to_seconds({"interval": 30})
     assert not to_seconds({"cron": "0 2 * * *"})
+    assert not to_seconds({"interval": 300, "anchor_date": "2026-01-01T00:00:07+00:00"})  # :07, but every 5 min
 
 
 def _write(tmp_path: Path, schedules: list[dict[str, object]], command: str | None = None) -> Path:
