@@ -93,13 +93,25 @@ def _check_runner_tags(tags: list[Any], params: set[str], where: str, report: Re
 
 def _check_schedules(entry: dict[str, Any], where: str, report: Report) -> None:
     """Each schedule, and the on-time start a schedule that fires on a second needs (nornflow.triggers.ontime)."""
-    from nornflow.triggers.schedules import ONTIME_COMMAND, to_seconds
+    from nornflow.triggers.schedules import ONTIME_COMMAND, check_quartz, to_seconds
 
-    precise = []
+    quartz = entry.get("quartz") or {}
+    if not isinstance(quartz, dict) or not all(isinstance(v, str) for v in quartz.values()):
+        report.add("error", f"{where}.quartz", f"quartz {quartz!r} must map schedule slugs to Quartz expressions",
+                   'write e.g. `quartz: {every-15s: "*/15 * * * * *"}` and `slug: every-15s` on that schedule')
+        quartz = {}
+    precise, slugs = [], set()
     for i, schedule in enumerate(entry.get("schedules") or []):
-        runs = check_schedule(schedule, f"{where}.schedules[{i}]", report)
+        slug = schedule.get("slug") if isinstance(schedule, dict) else None
+        slugs.add(slug)
+        runs = check_schedule(schedule, f"{where}.schedules[{i}]", report, quartz=quartz.get(slug) if slug else None,
+                              slug=slug or f"{entry.get('name')}-{i}")
         if runs is not None and to_seconds(runs):
             precise.append(f"schedules[{i}]")
+    for slug, text in quartz.items():
+        if slug not in slugs:
+            verdict = check_quartz(text, None, str(slug))
+            report.add("error", f"{where}.quartz.{slug}", verdict.problem, verdict.fix)
     pool = entry.get("work_pool")
     variables = (pool.get("job_variables") if isinstance(pool, dict) else None) or {}
     command = str(variables.get("command") or "") if isinstance(variables, dict) else ""

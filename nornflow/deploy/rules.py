@@ -25,7 +25,6 @@ _SCHEDULE_KEYS = {
     "slug",
     "replaces",
     "max_scheduled_runs",
-    "quartz",  # NornFlow's: the Quartz text beside the cron/rrule Prefect runs (nornflow.triggers)
 }
 
 
@@ -69,12 +68,14 @@ class Report:
         return [f for f in self.findings if f.level == "error"]
 
 
-def check_schedule(spec: Any, where: str, report: Report) -> dict[str, Any] | None:
+def check_schedule(spec: Any, where: str, report: Report, *, quartz: str | None = None,
+                   slug: str = "quartz-1") -> dict[str, Any] | None:
     """One entry of ``schedules:``: exactly one of cron, interval, rrule, and each must parse.
 
-    A 6/7-field ``cron:`` and a ``quartz:`` entry are read by :mod:`nornflow.triggers.schedules`
-    (seconds, and which field order). Each accepted schedule is explained in ``report.schedules``
-    with Prefect's own next fire times; returns what Prefect runs, or None when refused.
+    A 6/7-field ``cron:`` is read by :mod:`nornflow.triggers.schedules` (which field order);
+    ``quartz`` is the Quartz text the deployment's ``quartz:`` mapping keeps for this schedule's
+    slug, checked against what the schedule runs. Each accepted schedule is explained in
+    ``report.schedules`` with Prefect's own next fire times; returns what Prefect runs, or None.
     """
     from pydantic import ValidationError
 
@@ -89,7 +90,7 @@ def check_schedule(spec: Any, where: str, report: Report) -> dict[str, Any] | No
         )
         return None
     kinds = [k for k in ("cron", "interval", "rrule") if spec.get(k) not in (None, "")]
-    if len(kinds) != 1 and not (not kinds and spec.get("quartz")):
+    if len(kinds) != 1:
         report.add(
             "error",
             where,
@@ -99,14 +100,17 @@ def check_schedule(spec: Any, where: str, report: Report) -> dict[str, Any] | No
         return None
     unknown = sorted(set(spec) - _SCHEDULE_KEYS)
     if unknown:
-        report.add("warning", where, f"unknown schedule keys {unknown} are ignored by prefect deploy")
-    kind = "quartz" if spec.get("quartz") else kinds[0]
+        report.add("error", where, f"unknown schedule keys {unknown}: prefect deploy refuses the schedule and "
+                   "skips the whole file", "remove them (a Quartz text goes in the deployment's `quartz:` mapping, "
+                   "by the schedule's slug)")
+        return None
+    kind = "quartz" if quartz else kinds[0]
     timezone = spec.get("timezone")
     try:
-        if kind == "quartz":
-            verdict = check_quartz(str(spec["quartz"]), spec)
+        if quartz:
+            verdict = check_quartz(quartz, spec, slug)
         elif kind == "cron":
-            verdict = read_cron(str(spec["cron"]).strip(), timezone)
+            verdict = read_cron(str(spec["cron"]).strip(), timezone, slug)
             if verdict.ok and spec.get("day_or") is not None:
                 verdict.spec["day_or"] = spec["day_or"]
         elif kind == "interval":
@@ -122,6 +126,7 @@ def check_schedule(spec: Any, where: str, report: Report) -> dict[str, Any] | No
             report.schedules.append((where, explain(verdict.spec, verdict.meaning)))
     except (ValidationError, ValueError, TypeError) as exc:
         reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        kind = kinds[0]
         report.add(
             "error",
             f"{where}.{kind}",
@@ -131,7 +136,7 @@ def check_schedule(spec: Any, where: str, report: Report) -> dict[str, Any] | No
         )
         return None
     if not verdict.ok:
-        report.add("error", f"{where}.{kind}", verdict.problem, verdict.fix)
+        report.add("error", f"{where}.{kinds[0]}", verdict.problem, verdict.fix)
         return None
     return verdict.spec
 

@@ -10,9 +10,12 @@ Quartz and Spring put seconds FIRST. So a six-field ``cron:`` can mean two sched
   every second of minutes 0, 15, 30 and 45 in croniter's): refused as ambiguous;
 - it parses only in Quartz order (``30 0 2 ? * MON-FRI``): refused, Prefect would refuse it too.
 
-A Quartz expression goes under ``quartz:``, next to the ``cron:`` or ``rrule:`` Prefect runs (the
-translation :meth:`~nornflow.triggers.quartz.Quartz.prefect` gives); :func:`check_quartz` checks that
-the two fire at the same instants, by asking Prefect's scheduler code for both sets of dates.
+A Quartz expression is kept in the deployment's own ``quartz:`` mapping, by the ``slug`` of the
+schedule that runs it: ``prefect deploy`` refuses a schedule with a key it does not know (and then
+skips the whole file), but ignores unknown keys of a deployment. The schedule itself holds the
+``cron:`` or ``rrule:`` Prefect runs (the translation :meth:`~nornflow.triggers.quartz.Quartz.prefect`
+gives); :func:`check_quartz` checks the two fire at the same instants, asking Prefect's scheduler
+code for both sets of dates.
 """
 
 from __future__ import annotations
@@ -99,6 +102,13 @@ def to_seconds(spec: dict[str, Any]) -> bool:
     return any(t.second for t in times) or any((b - a).total_seconds() < 60 for a, b in pairwise(times))
 
 
+def pair(quartz: str, translated: dict[str, Any], slug: str) -> str:
+    """What to write: the schedule Prefect runs (with its slug), and the deployment's ``quartz:`` entry."""
+    return (f"\n      in the schedule:{snippet({**translated, 'slug': slug})}"
+            f"\n      in the deployment (prefect deploy ignores it; doctor checks the two agree):"
+            f"{snippet({'quartz': {slug: quartz}})}")
+
+
 def snippet(spec: dict[str, Any], indent: str = "        ") -> str:
     """The schedule's keys as YAML lines to paste (an rrule set as a ``|`` block, one RRULE a line)."""
     lines = []
@@ -110,7 +120,7 @@ def snippet(spec: dict[str, Any], indent: str = "        ") -> str:
     return "".join(f"\n{indent}{line}" for line in lines)
 
 
-def read_cron(text: str, timezone: str | None = None) -> Verdict:
+def read_cron(text: str, timezone: str | None = None, slug: str = "quartz-1") -> Verdict:
     """What Prefect runs for ``cron: text``, or why a 6/7-field one is refused (see the module's rules)."""
     from pydantic import ValidationError
 
@@ -134,41 +144,45 @@ def read_cron(text: str, timezone: str | None = None) -> Verdict:
     if prefect_error and quartz_error:
         return Verdict(problem=f"cron {text!r} parses neither in {croniter_order} ({prefect_error}) nor in "
                        f"Quartz order ({quartz_error})",
-                       fix="write a Quartz expression under `quartz:` (see docs/triggers.md)")
+                       fix="fix the expression; for Quartz order see docs/triggers.md")
     if quartz_error:
         return Verdict(meaning=f"{len(fields)} fields in {croniter_order}", spec=spec)
     translated = quartz.prefect(timezone)
-    pair = snippet({"quartz": text, **translated})
+    write = pair(text, translated, slug)
     if prefect_error:
         return Verdict(problem=f"cron {text!r} is in Quartz order (seconds first: {quartz.describe()}); "
                        f"prefect deploy reads cron in {croniter_order} and would refuse it ({prefect_error})",
-                       fix=f"write these keys in the schedule:{pair}")
+                       fix=f"write what Prefect runs, and keep the Quartz text by the schedule's slug:{write}")
     if same_fires(spec, translated):
         return Verdict(meaning=f"{quartz.describe()} (read either way)", spec=spec)
     prefect_reads = ", ".join(t.strftime("%H:%M:%S") for t in fire_times(spec, 4))
     return Verdict(
         problem=f"cron {text!r} is ambiguous: Prefect runs 6 fields in {croniter_order} (next at {prefect_reads} "
                 f"UTC...), but in Quartz and Spring order (seconds first) it means {quartz.describe()}",
-        fix="for Prefect's meaning, write the same schedule in Quartz order under `quartz:` beside it (doctor "
-            f"checks that the two agree); for the Quartz meaning, write these keys in the schedule:{pair}")
+        fix="for Prefect's meaning, record the same schedule in Quartz order in the deployment's `quartz:` "
+            f"(doctor checks that the two agree); for the Quartz meaning, write:{write}")
 
 
-def check_quartz(text: str, spec: dict[str, Any]) -> Verdict:
-    """A ``quartz:`` entry: it parses, and the ``cron:``/``rrule:`` beside it runs the same instants."""
-    timezone = spec.get("timezone")
+def check_quartz(text: str, spec: dict[str, Any] | None, slug: str) -> Verdict:
+    """A deployment's ``quartz: {slug: text}``: it parses, and the schedule with that slug fires at the same instants.
+
+    ``spec`` is that schedule (None when no schedule has the slug).
+    """
     try:
         quartz = parse(str(text))
     except QuartzError as exc:
         return Verdict(problem=str(exc), fix="fix the expression (see docs/triggers.md)")
+    timezone = (spec or {}).get("timezone")
     translated = quartz.prefect(timezone)
+    if spec is None:
+        schedule = snippet({**translated, "slug": slug})
+        return Verdict(problem=f"quartz {slug!r} ({text!r}) names no schedule: prefect deploy runs only the "
+                       "schedules under `schedules:`", fix=f"add the schedule Prefect runs:{schedule}")
     given = {k: spec[k] for k in ("cron", "rrule", "interval") if spec.get(k) not in (None, "")}
-    kind = next(iter(given), None)
-    if kind is None:
-        return Verdict(problem=f"quartz {text!r} alone: prefect deploy reads only cron, interval or rrule",
-                       fix=f"add what Prefect runs beside it:{snippet(translated)}")
-    mine = {kind: given[kind], **({"timezone": timezone} if timezone else {}),
+    kind = next(iter(given), "cron")
+    mine = {kind: given.get(kind), **({"timezone": timezone} if timezone else {}),
             **({"day_or": spec["day_or"]} if spec.get("day_or") is not None else {})}
     if kind == "interval" or not same_fires(mine, translated):
-        return Verdict(problem=f"`{kind}: {given[kind]}` does not fire when quartz {text!r} does "
-                       f"({quartz.describe()})", fix=f"write instead:{snippet(translated)}")
+        return Verdict(problem=f"`{kind}: {given.get(kind)}` does not fire when quartz {text!r} (slug {slug!r}) does "
+                       f"({quartz.describe()})", fix=f"write in the schedule instead:{snippet(translated)}")
     return Verdict(meaning=f"{quartz.describe()} (quartz {text!r})", spec=mine)
