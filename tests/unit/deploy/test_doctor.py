@@ -186,7 +186,7 @@ def test_cli_doctor_offline_exit_codes(tmp_path, capsys):
     assert main(["doctor", "--offline", "--file", str(bad), "--root", str(ROOT)]) == 1
     out = capsys.readouterr().out
     assert "ERROR prefect.yaml: backup_configs/lab.schedules[0].cron" in out
-    assert 'quartz: "*/5 * * * * *"' in out and 'cron: "* * * * * */5"' in out  # the unambiguous spelling
+    assert '"*/5 * * * * *"}' in out and 'cron: "* * * * * */5"' in out  # the unambiguous spelling
 
 
 def test_scheduled_deployment_missing_a_required_parameter_fails(tmp_path):
