@@ -12,7 +12,8 @@ default poll (``PREFECT_WORKER_QUERY_SECONDS`` 10) and the prefetch docs/trigger
 Per run: the scheduled instant (``expected_start_time``), the start (``start_time``, when the run
 entered Running) and the lateness; per variant the spread (median, max, min), the runs early or
 more than 1 s late, and the scheduled instants of the window that got no run (skipped) or more
-than one (doubled). Runs scheduled in the first ``--warmup`` seconds are left out.
+than one (doubled); then what the on-time start said in the worker's log (waited, or ready too
+late) and the machine's load. Runs scheduled in the first ``--warmup`` seconds are left out.
 
     .venv/bin/python bench/cron_seconds.py --minutes 4
 """
@@ -20,6 +21,7 @@ than one (doubled). Runs scheduled in the first ``--warmup`` seconds are left ou
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -135,10 +137,18 @@ def main(argv: list[str] | None = None) -> int:
             end = start + timedelta(minutes=args.minutes)
             print(f"measuring {start:%H:%M:%S} to {end:%H:%M:%S} UTC (worker: query {args.query} s, "
                   f"prefetch {args.prefetch} s)", flush=True)
-            time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 20)  # the last runs finish
+            loads = [os.getloadavg()[0]]
+            while datetime.now(UTC) < end + timedelta(seconds=20):  # the last runs finish
+                time.sleep(10)
+                loads.append(os.getloadavg()[0])
             for name, (quartz, _) in VARIANTS.items():
                 offset = int(quartz.split("/")[0]) if quartz[0].isdigit() else 0
                 report(name, quartz, measure(server, ids[name], start, end, 15, offset), not args.quiet)
+            said = "\n".join(w.log.read_text(errors="replace") for w in cli.workers if w.log.exists())
+            print(f"\nontime in the worker's log: {said.count('waited ')} waited for their second, "
+                  f"{said.count('the worker took the run too late')} were ready too late (raise the prefetch)")
+            print(f"load average (1 min) during the window: median {statistics.median(loads):.1f}, "
+                  f"max {max(loads):.1f} on {os.cpu_count()} CPUs")
         finally:
             cli.stop_worker()
             server.stop()
