@@ -122,7 +122,11 @@ class Watcher:
 
     def _save(self) -> None:
         body = json.dumps({"directory": str(self.directory), "files": self.state}, indent=1, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.state_file.name + ".", dir=self.state_file.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=self.state_file.name + ".", dir=self.state_file.parent)
+        except OSError as exc:
+            raise WatchError(f"cannot write the watch state beside {self.state_file}: {exc}; pass --state "
+                             "a file in a writable directory outside the watched one") from exc
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(body)

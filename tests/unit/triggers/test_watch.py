@@ -127,6 +127,9 @@ def test_bad_inputs_name_the_path(drop, tmp_path):
     state.write_text(json.dumps({"directory": "/elsewhere", "files": {}}))
     with pytest.raises(WatchError, match="is not the watch state of"):
         Watcher(drop, Outbox(), state)
+    (drop / "a.txt").write_text("a")
+    with pytest.raises(WatchError, match="cannot write the watch state"):
+        Watcher(drop, Outbox(), tmp_path / "no-such-dir" / "state.json").sync()
 
 
 def test_run_reports_a_drop_and_stops_on_the_event(drop):
