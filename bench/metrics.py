@@ -45,9 +45,12 @@ def seed(api: httpx.Client, devices: int, days: int) -> int:
     end = datetime.now(UTC)
     runs = history.make_runs(api, days, end, health_days=0)
     events = history.make_events(devices, days, runs, end)
-    for start in range(0, len(events), 1000):
-        history.post(api, "/events", events[start:start + 1000])
     since = end - timedelta(days=days + 1)
+    for start in range(0, len(events), 1000):
+        # The server's in-memory queue holds 10,000 events and drops the rest: keep at most 5,000 in flight.
+        while start - history.stored(api, since) > 4000:
+            time.sleep(1)
+        history.post(api, "/events", events[start:start + 1000])
     deadline = time.monotonic() + 300
     while history.stored(api, since) < len(events):
         if time.monotonic() > deadline:
