@@ -253,7 +253,7 @@ class SsoRoutes:
                 self.sign_in(identity, request)
                 self.state.rechecked(session_id, self.recheck_every, identity.secrets)
             except SsoProviderError as exc:
-                overdue = self._clock() - found.recheck_at
+                overdue = self._clock() - found.checked_at - self.recheck_every
                 if overdue < self.recheck_every:
                     log.warning("session recheck for %s postponed: %s", found.user, exc)
                     return

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS sso_pending (state_digest TEXT PRIMARY KEY, binding_d
 CREATE TABLE IF NOT EXISTS sso_identities (source TEXT NOT NULL, subject TEXT NOT NULL, user TEXT NOT NULL UNIQUE,
     first_seen REAL NOT NULL, last_login REAL NOT NULL, PRIMARY KEY (source, subject));
 CREATE TABLE IF NOT EXISTS sso_sessions (session_digest TEXT PRIMARY KEY, user TEXT NOT NULL, source TEXT NOT NULL,
-    subject TEXT NOT NULL, recheck_at REAL NOT NULL, expires_at REAL NOT NULL, secrets TEXT NOT NULL);
+    subject TEXT NOT NULL, recheck_at REAL NOT NULL, expires_at REAL NOT NULL, secrets TEXT NOT NULL,
+    checked_at REAL NOT NULL);
 """
 
 
@@ -55,6 +56,7 @@ class SsoSession:
     source: str
     subject: str
     recheck_at: float
+    checked_at: float  # the last time the provider or the directory vouched for the person
     secrets: Mapping[str, str] = field(repr=False)
 
 
@@ -147,17 +149,17 @@ class SsoState:
         now = self._clock()
         with self._tx() as db:
             db.execute("DELETE FROM sso_sessions WHERE expires_at <= ?", (now,))
-            db.execute("INSERT OR REPLACE INTO sso_sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT OR REPLACE INTO sso_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        (digest(session_id), user, source, subject, now + recheck_in, now + lifetime,
-                        json.dumps(dict(secrets))))
+                        json.dumps(dict(secrets)), now))
 
     def session(self, session_id: str) -> SsoSession | None:
         with self._lock:
-            row = self._db.execute("SELECT user, source, subject, recheck_at, secrets FROM sso_sessions "
+            row = self._db.execute("SELECT user, source, subject, recheck_at, checked_at, secrets FROM sso_sessions "
                                    "WHERE session_digest = ?", (digest(session_id),)).fetchone()
         if row is None:
             return None
-        return SsoSession(str(row[0]), str(row[1]), str(row[2]), float(row[3]), json.loads(row[4]))
+        return SsoSession(str(row[0]), str(row[1]), str(row[2]), float(row[3]), float(row[4]), json.loads(row[5]))
 
     def claim_recheck(self, session_id: str, due: float, hold: float) -> bool:
         """Take the recheck that was due at ``due`` (moving it ``hold`` s on): True for exactly one caller,
@@ -169,8 +171,9 @@ class SsoState:
 
     def rechecked(self, session_id: str, recheck_in: float, secrets: Mapping[str, str]) -> None:
         with self._tx() as db:
-            db.execute("UPDATE sso_sessions SET recheck_at = ?, secrets = ? WHERE session_digest = ?",
-                       (self._clock() + recheck_in, json.dumps(dict(secrets)), digest(session_id)))
+            now = self._clock()
+            db.execute("UPDATE sso_sessions SET recheck_at = ?, checked_at = ?, secrets = ? WHERE session_digest = ?",
+                       (now + recheck_in, now, json.dumps(dict(secrets)), digest(session_id)))
 
     def drop_session(self, session_id: str) -> None:
         with self._tx() as db:
