@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -294,8 +295,7 @@ def sso_only(tmp_path_factory: pytest.TempPathFactory, gateway_ports: GatewayPor
 def test_local_logins_turned_off(sso_only: SsoSite) -> None:
     before = httpx.Client(base_url=sso_only.url, timeout=30)
     store = sso_only.running.gateway.store
-    session_id = store.create_session("otto", idle=__import__("datetime").timedelta(minutes=5),
-                                      absolute=__import__("datetime").timedelta(hours=1))  # opened before the switch
+    session_id = store.create_session("otto", idle=timedelta(minutes=5), absolute=timedelta(hours=1))  # from before
     before.cookies.set("nornflow_session", session_id)
     reply = httpx.post(sso_only.url + "/login", data={"username": "otto", "password": LOCAL_PASSWORD})
     assert reply.status_code == 401 and "Local logins are turned off" in reply.text
