@@ -175,12 +175,41 @@ class Admin:
                           path=path, status=200, detail={**detail, "via": "admin"})
 
 
-def group_mappings(settings: Any) -> list[tuple[str, str, str]]:
+def sign_on(settings: Any) -> list[str]:
+    """How people log in, in words: the providers configured and whether local passwords work."""
+    sso = getattr(settings, "sso", None)
+    if sso is None:
+        return ["local users (passwords)"]
+    found = []
+    if getattr(sso, "oidc", None) is not None:
+        found.append(f"OpenID Connect: {sso.oidc.issuer}")
+    if getattr(sso, "ldap", None) is not None:
+        found.append(f"LDAP: {sso.ldap.url}")
+    found.append("local users (passwords)" if sso.local_login else "local passwords turned off")
+    return found
+
+
+def group_mappings(settings: Any, owns: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
     """The group-to-role mapping in effect: (setting, group, what it grants) rows, read from the settings.
 
-    Single sign-on (OIDC, LDAP) maps a directory's groups to workspace roles; whatever setting holds such
-    a mapping (a key naming ``group``), at any depth, is shown as configured. Empty when none is.
+    Single sign-on (``sso.group_roles``: group -> workspace -> roles) when the settings have it, limited to
+    the workspaces in ``owns`` when given; otherwise any setting holding such a mapping (a key naming
+    ``group``, at any depth). Empty when none is configured.
     """
+    sso = getattr(settings, "sso", None)
+    if sso is not None and hasattr(sso, "group_roles"):
+        wanted = None if owns is None else set(owns)
+        rows = []
+        for group, grants in sorted(sso.group_roles.items()):
+            shown = {ws: roles for ws, roles in sorted(grants.items()) if wanted is None or ws in wanted}
+            if shown:
+                rows.append(("sso.group_roles", group,
+                             "; ".join(f"{ws}: {', '.join(sorted(roles))}" for ws, roles in shown.items())))
+        return rows
+    return _walk_groups(settings)
+
+
+def _walk_groups(settings: Any) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
 
     def grants(value: Any) -> str:

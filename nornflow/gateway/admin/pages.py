@@ -96,7 +96,7 @@ def _token_row(info: Any, hidden: str) -> str:
 def admin_page(*, owner: str, owns: Iterable[str], csrf: str, users: Sequence[tuple[Any, Mapping[str, Sequence[str]]]],
                tokens: Sequence[Any], roles: Sequence[str], groups: Sequence[tuple[str, str, str]],
                audit: Sequence[Mapping[str, Any]], audit_filter: Mapping[str, str], notice: str = "",
-               error: str = "") -> str:
+               error: str = "", sign_on: Sequence[str] = ()) -> str:
     owned = sorted(owns)
     hidden = _csrf(csrf)
     user_rows = "".join(_user_row(u, held, hidden) for u, held in users) \
@@ -139,6 +139,8 @@ def admin_page(*, owner: str, owns: Iterable[str], csrf: str, users: Sequence[tu
 <p class=muted>Signing keys concern every workspace: rotate and retire them on the gateway host
 (<code>nornflow token rotate-key</code>, <code>keys</code>, <code>retire-key</code>).</p></section>
 <section id=groups><h2>Group-to-role mapping in effect</h2>
+<p class=muted>Sign-on: {escape("; ".join(sign_on) or "local users (passwords)")}. A person's roles from their
+groups are set again at each login and recheck.</p>
 <table><thead><tr><th>setting</th><th>group</th><th>grants</th></tr></thead><tbody>{group_rows}</tbody></table>
 </section>
 <section id=audit><h2>Audit trail</h2>

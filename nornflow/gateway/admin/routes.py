@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from nornflow.exceptions import NornFlowError
-from nornflow.gateway.admin.actions import Admin, AdminRefused, Owner, group_mappings, owner_of
+from nornflow.gateway.admin.actions import Admin, AdminRefused, Owner, group_mappings, owner_of, sign_on
 from nornflow.gateway.admin.pages import admin_page, token_created_page
 from nornflow.gateway.auth.caller import session_id_from
 from nornflow.gateway.auth.pages import refusal_page
@@ -127,7 +127,8 @@ class AdminRoutes:
         except (NornFlowError, ValueError) as exc:
             records, error, status = [], error or str(exc), 400
         page = admin_page(owner=owner.name, owns=owner.owns, csrf=csrf, users=self.admin.users(owner),
-                          tokens=self.admin.tokens(owner), roles=self.roles, groups=group_mappings(self.settings),
+                          tokens=self.admin.tokens(owner), roles=self.roles,
+                          groups=group_mappings(self.settings, owner.owns), sign_on=sign_on(self.settings),
                           audit=records, audit_filter=wanted, notice=notice, error=error)
         return self._html(page, status)
 

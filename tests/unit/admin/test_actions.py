@@ -136,3 +136,16 @@ def test_pages_escape_what_people_typed_and_carry_the_csrf_token(admin: Admin, o
     assert "none configured" in page and secret not in page
     created = token_created_page(owner="otto", owns=otto.owns, info=info, secret=secret)
     assert f'PREFECT_API_AUTH_STRING="vera:{secret}"' in created
+
+
+def test_the_single_sign_on_mapping_is_shown_for_the_owned_workspaces(tmp_path: Path) -> None:
+    from nornflow.gateway.admin.actions import sign_on
+    from nornflow.gateway.settings import load_settings
+
+    settings = load_settings(None, data_dir=tmp_path, workspaces=[{"name": "core"}, {"name": "datacenter"}],
+                             sso={"group_roles": {"netops": {"core": ["viewer", "developer"], "datacenter": ["owner"]},
+                                                  "dc-only": {"datacenter": ["viewer"]}}, "local_login": False})
+    assert group_mappings(settings, {"core"}) == [("sso.group_roles", "netops", "core: developer, viewer")]
+    assert len(group_mappings(settings)) == 2
+    assert sign_on(settings) == ["local passwords turned off"]
+    assert group_mappings(load_settings(None, data_dir=tmp_path), {"default"}) == []
