@@ -11,8 +11,8 @@ workspaces:
 ```
 
 The secret is always a reference (``secret:<block-type>/<block>...``) resolved through
-:mod:`nornflow.secrets` when a request arrives (cached for the resolver's TTL, so a rotation
-takes effect within minutes); a value written inline is refused at start. The template is
+:mod:`nornflow.secrets` when a request arrives (kept five minutes, read again at once when a
+signature does not match: see :mod:`.receiver`); a value written inline is refused at start. The template is
 compiled here, so a typo stops the gateway with the hook's name instead of failing the first
 delivery.
 """

@@ -29,6 +29,7 @@ import hashlib
 import logging
 import math
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -76,11 +77,18 @@ def hook_name(rest: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _resolver() -> Callable[[str], str]:
-    """One resolver per receiver: each reference is read once per TTL (a rotation lands within it)."""
+def _read_secret(reference: str) -> str:
+    """The reference's value, read now: a new resolver each time, because a resolver keeps what it loaded
+    (a Prefect ``Secret`` block holds its value) for as long as it lives, and the gateway lives long."""
     from nornflow.secrets.resolver import Resolver
 
-    return Resolver().resolve
+    return Resolver().resolve(reference)
+
+
+#: How long a hook keeps its secret before reading it again (a rotation lands within it, or at once: see below).
+SECRET_TTL = 300.0
+#: A signature that does not match makes the hook re-read its secret (a rotation lands at once), at most this often.
+REFRESH_SECONDS = 30.0
 
 
 class _Refused(Exception):
@@ -95,14 +103,16 @@ class HookReceiver:
     """Every workspace's hooks; the gateway hands it its front, its upstreams and its HTTP client."""
 
     def __init__(self, hooks: Mapping[str, Sequence[HookSettings]], front: Front, upstreams: Mapping[str, Target],
-                 client: httpx.AsyncClient, seen: SeenStore, *, resolve: Callable[[str], str] | None = None,
+                 client: httpx.AsyncClient, seen: SeenStore, *, read_secret: Callable[[str], str] | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.hooks = {(ws, hook.name): hook for ws, declared in hooks.items() for hook in declared}
         self.front = front
         self.upstreams = upstreams
         self.client = client
         self.seen = seen
-        self.resolve = resolve or _resolver()
+        self.read_secret = read_secret or _read_secret
+        self.cached: dict[str, tuple[float, str]] = {}  # reference -> (monotonic time read, value); never logged
+        self.refreshed: dict[str, float] = {}  # reference -> monotonic time of its last forced re-read
         self.clock = clock or (lambda: datetime.now(UTC))
         self.limiters = {key: RateLimiter(hook.rate_per_minute / 60.0, hook.burst) for key, hook in self.hooks.items()}
 
@@ -160,15 +170,30 @@ class HookReceiver:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _authenticate(self, request: Request, hook: HookSettings, body: bytes) -> None:
+    async def _secret(self, hook: HookSettings, *, fresh: bool = False) -> str:
+        reference = hook.secret.get_secret_value()
+        held = self.cached.get(reference)
+        if held is not None and not fresh and time.monotonic() - held[0] < SECRET_TTL:
+            return held[1]
         try:
-            secret = await asyncio.to_thread(self.resolve, hook.secret.get_secret_value())
+            value = await asyncio.to_thread(self.read_secret, reference)
         except Exception as exc:  # a SecretError names the reference and the backend, never a value
             log.warning("hook %s: its secret cannot be read: %s", hook.name, exc)
             raise _Refused(503, f"hook {hook.name!r}: its secret cannot be read right now ({type(exc).__name__}); "
                                 "the gateway's operator must check the secret reference", action="hook.error") \
                 from None
-        verdict = verify(hook.style, secret, request.headers, body, hook.name)
+        self.cached[reference] = (time.monotonic(), value)
+        return value
+
+    async def _authenticate(self, request: Request, hook: HookSettings, body: bytes) -> None:
+        verdict = verify(hook.style, await self._secret(hook), request.headers, body, hook.name)
+        reference = hook.secret.get_secret_value()
+        if not verdict.ok and not verdict.missing and \
+                time.monotonic() - self.refreshed.get(reference, -REFRESH_SECONDS) >= REFRESH_SECONDS:
+            # The secret may have been rotated since it was cached: read it again, at most every REFRESH_SECONDS
+            # (a stream of bad signatures must not become a stream of reads from the secrets backend).
+            self.refreshed[reference] = time.monotonic()
+            verdict = verify(hook.style, await self._secret(hook, fresh=True), request.headers, body, hook.name)
         if not verdict.ok:
             self._failed_auth(request)
             raise _Refused(401 if verdict.missing else 403, verdict.reason)
