@@ -57,6 +57,10 @@ GITHUB_TEMPLATE = """
              "pusher": {{ body.pusher.name | tojson }}, "templates": {{ ns.templates | tojson }}}}
 """
 SMALL_TEMPLATE = '{"event": "test.small", "resource": {"prefect.resource.id": "t"}, "payload": {{ body | tojson }}}'
+GITLAB_TEMPLATE = ('{"event": {{ ("gitlab." ~ body.object_kind) | tojson }}, '
+                   '"resource": {"prefect.resource.id": {{ ("gitlab.project." ~ body.project.path_with_namespace) '
+                   '| tojson }}}, '
+                   '"payload": {"ref": {{ body.ref | tojson }}}}')
 DIFF_TEMPLATE = ('{"event": "test.diff", "resource": {"prefect.resource.id": {{ ("test.diff." ~ body.n) | tojson }}}, '
                  '"payload": {"workspace": {{ hook.workspace | tojson }}}}')
 USERS = {"dev": ["developer"], "svc-worker": ["worker"], "vera": ["viewer"]}
@@ -148,13 +152,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     started = time.monotonic()
     base = tmp_path_factory.mktemp("hooks")
     values = {name: secrets.token_urlsafe(24)
-              for name in ("nautobot", "github", "edge-github", "small", "core-diff", "edge-diff")}
+              for name in ("nautobot", "github", "gitlab", "edge-github", "small", "core-diff", "edge-diff")}
     for name, value in values.items():
         Secret(value=value).save(f"hook-{name}", overwrite=True)
     hooks_core = [
         {"name": "nautobot", "style": "nautobot", "secret": "secret:secret/hook-nautobot",
          "template": NAUTOBOT_TEMPLATE},
         {"name": "github", "style": "github", "secret": "secret:secret/hook-github", "template": GITHUB_TEMPLATE},
+        {"name": "gitlab", "style": "gitlab", "secret": "secret:secret/hook-gitlab", "template": GITLAB_TEMPLATE},
         {"name": "small", "style": "bearer", "secret": "secret:secret/hook-small", "template": SMALL_TEMPLATE,
          "max_body_bytes": 512, "rate_per_minute": 2, "burst": 5},
     ]

@@ -317,3 +317,20 @@ def test_a_rotated_secret_works_at_once_and_the_old_one_stops(stack: Stack) -> N
     assert fresh.status_code == 202, fresh.text  # the mismatch made the hook read its secret again
     assert send(old).status_code == 403
     stack.secrets["nautobot"] = new
+
+
+def test_a_gitlab_delivery_is_known_by_its_token_and_its_delivery_id(stack: Stack) -> None:
+    delivery = str(uuid.uuid4())
+
+    def send(ref: str, token: str, event_uuid: str) -> httpx.Response:
+        body = json.dumps({"object_kind": "push", "ref": ref, "project": {"path_with_namespace": "netops/configs"}})
+        return httpx.post(stack.hook_url("gitlab"), content=body, timeout=30, headers={
+            "content-type": "application/json", "x-gitlab-event": "Push Hook", "x-gitlab-token": token,
+            "x-gitlab-event-uuid": event_uuid})
+
+    first = send("refs/heads/main", stack.secrets["gitlab"], delivery)
+    assert first.status_code == 202 and first.json()["event"] == "gitlab.push", first.text
+    assert send("refs/heads/main", stack.secrets["gitlab"][::-1], str(uuid.uuid4())).status_code == 403
+    # the same delivery id with another body (the token is not a signature of the body): a replay
+    again = send("refs/heads/other", stack.secrets["gitlab"], delivery)
+    assert again.status_code == 409 and "delivery id" in again.json()["detail"]
