@@ -69,7 +69,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminSite]:
     data_dir = tmp_path_factory.mktemp("admin-gateway")
     settings = load_settings(None, host="127.0.0.1", port=free_port(), data_dir=data_dir,
                              workspaces=[{"name": "core"}, {"name": "datacenter"}],
-                             cors_origins=["https://ops.example.com"], api_rate_per_second=500, api_burst=2000)
+                             cors_origins=["https://ops.example.com"], api_rate_per_second=500, api_burst=2000,
+                             sso={"group_roles": {"netops": {"core": ["developer", "viewer"]},
+                                                  "dc-admins": {"datacenter": ["owner"]}}})
     supervisor = Supervisor(settings)
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: the page never calls a workspace
     supervisor.upstreams = {ws.name: Upstream(ws.name, closed, "unused:unused") for ws in settings.workspaces}

@@ -55,7 +55,9 @@ def test_an_owner_sees_users_tokens_groups_and_the_audit(site: AdminSite) -> Non
     for user in ("otto", "vera", "prom"):
         assert f"<b>{user}</b>" in text
     assert "dana" not in text.split("id=audit")[0]  # a datacenter user: not otto's to manage
-    assert "none configured" in text and "login.ok" in text
+    groups = text.split("id=groups")[1].split("</section>")[0]
+    assert "netops" in groups and "core: developer, viewer" in groups and "dc-admins" not in groups  # not otto's
+    assert "local users (passwords)" in groups and "login.ok" in text
     assert len(re.findall(r"name=csrf value='([^']+)'", text)) >= 5
 
 
