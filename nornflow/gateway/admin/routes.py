@@ -115,7 +115,7 @@ class AdminRoutes:
                   status: int = 200) -> Response:
         params = request.query_params if request.method == "GET" else {}
         wanted = {k: str(params.get(k, "")).strip() for k in _FILTERS}
-        done, target = str(params.get("done", "")), str(params.get("target", ""))
+        done, target = str(params.get("done", "")), str(params.get("who", ""))
         if done and re.fullmatch(r"(user|token)\.[a-z]+", done):
             notice = notice or f"Done: {done}" + (f" ({target})" if _NAME.fullmatch(target) else "") + "."
         try:
@@ -166,5 +166,5 @@ class AdminRoutes:
             return self._overview(request, owner, csrf, error=f"Nothing was changed: {message}", status=400)
 
     def _done(self, action: str, target: str, section: str) -> Response:
-        query = urlencode({"done": action, **({"target": target} if target else {})})
+        query = urlencode({"done": action, **({"who": target} if target else {})})
         return self.front.finish(RedirectResponse(f"/admin?{query}#{section}", 303))
