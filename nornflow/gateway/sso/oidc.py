@@ -52,6 +52,8 @@ class Discovery:
     jwks_uri: str
     userinfo_endpoint: str | None = None
     end_session_endpoint: str | None = None
+    #: RFC 9207: the provider names itself in every authorization response (a callback without it is refused).
+    iss_in_response: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ class OidcClient:
             jwks_uri=str(_endpoint(document, "jwks_uri")),
             userinfo_endpoint=_endpoint(document, "userinfo_endpoint", required=False),
             end_session_endpoint=_endpoint(document, "end_session_endpoint", required=False),
+            iss_in_response=document.get("authorization_response_iss_parameter_supported") is True,
         )
         self._discovery = (now, found)
         return found

@@ -201,8 +201,10 @@ class SsoRoutes:
             if params.get("error"):
                 error = "".join(c for c in params.get("error", "") if c.isprintable())[:80]
                 raise SsoError(f"the identity provider did not sign you in ({error})")
-            if params.get("iss") is not None and params.get("iss") != self.oidc.settings.issuer:
-                raise SsoError("the callback names another issuer than this gateway's provider (a mix-up): refused")
+            iss = params.get("iss")
+            if (iss is None and (await self.oidc.discovery()).iss_in_response) or \
+                    (iss is not None and iss != self.oidc.settings.issuer):
+                raise SsoError("the callback does not name this gateway's provider as its issuer (a mix-up): refused")
             identity = await self.oidc.complete(params.get("code", ""), pending)
             user = self.sign_in(identity, request)
         except SsoProviderError as exc:

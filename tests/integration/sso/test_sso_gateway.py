@@ -168,6 +168,9 @@ def test_a_provider_error_or_another_issuer_is_refused(site: SsoSite) -> None:
     callback = site.to_callback(browser, "pavel")
     reply = browser.get(str(callback.copy_set_param("iss", "https://evil.example.com")))
     assert reply.status_code == 400 and "mix-up" in reply.text
+    callback = site.to_callback(browser, "pavel")  # the provider promises iss (RFC 9207): its absence is refused
+    reply = browser.get(str(callback.copy_remove_param("iss")))
+    assert reply.status_code == 400 and "mix-up" in reply.text
 
 
 def test_next_never_leaves_the_gateway(site: SsoSite) -> None:
