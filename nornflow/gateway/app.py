@@ -274,6 +274,12 @@ class Gateway:
             return self.finish(HTMLResponse(refusal_page(
                 "No access", f"You have no role in workspace {workspace!r}. Ask one of its owners.", principal.user),
                 403), html=True)
+        if Perm.READ not in principal.perms:  # only the metrics role: a scrape's, it shows nothing of the workspace
+            self.record(request, workspace, principal.user, "denied", 403,
+                        {"reason": "no role that reads the workspace"})
+            return self.finish(HTMLResponse(refusal_page(
+                "No access", f"Your role in workspace {workspace!r} ({', '.join(sorted(principal.roles))}) does not "
+                "show it. Ask one of its owners.", principal.user), 403), html=True)
         upstream = self.upstreams[workspace]
         if rest.endswith("/ui-settings"):
             reply = await self.client.get(upstream.base_url + request.url.path,

@@ -264,3 +264,10 @@ def test_a_metrics_or_owner_token_cannot_reach_the_page(site: AdminSite) -> None
             assert client.get("/admin", headers=bearer).status_code == 403
             assert client.post("/admin/tokens/create", headers=bearer,
                                data={"user": user, "workspace": "core", "role": "owner"}).status_code == 403
+
+
+def test_a_metrics_only_person_gets_no_workspace_ui(site: AdminSite) -> None:
+    with site.session("prom") as prom:
+        page = prom.get("/w/core/", headers={"accept": "text/html"})
+    assert page.status_code == 403 and "does not show it" in page.text and "metrics" in page.text
+    assert site.audit(user="prom", action="denied")[-1]["detail"] == {"reason": "no role that reads the workspace"}
