@@ -31,9 +31,10 @@ def free_port() -> int:
 
 
 def keygen(path: Path, kind: str = "ed25519", passphrase: str = "") -> str:
-    """Write a new key pair at ``path`` (and ``path.pub``); return the private key's text."""
-    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", passphrase, "-C", "nornflow-test", "-f", str(path)],
-                   check=True)
+    """Write a new key pair at ``path`` (and ``path.pub``); return the private key's text. Two bcrypt rounds
+    for an encrypted key (ssh-keygen's default is 16): a test key, decrypted many times, need not be slow."""
+    subprocess.run(["ssh-keygen", "-q", "-a", "2", "-t", kind, "-N", passphrase, "-C", "nornflow-test",
+                    "-f", str(path)], check=True)
     return path.read_text()
 
 
