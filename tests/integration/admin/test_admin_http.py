@@ -230,13 +230,15 @@ def test_the_cli_keeps_working_beside_the_page(site: AdminSite, monkeypatch: pyt
     # The page shows an owner what `--as OWNER` shows them: the same users and roles, the same tokens.
     monkeypatch.setenv("NORNFLOW_AS_PASSWORD", PASSWORD)
     assert main(["users", "list", "--as", "otto"]) == 0
-    cli_users = {line.split()[0]: line.split(None, 2)[2] for line in capsys.readouterr().out.splitlines()}
+    cli_users = {line.split()[0]: line.split(None, 2)[2].replace(" ", "")
+                 for line in capsys.readouterr().out.splitlines()}
     assert main(["token", "list", "--as", "otto"]) == 0
     cli_tokens = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
     with site.session("otto") as otto:
         page = otto.get("/admin").text
     users = page.split("id=users")[1].split("</table>")[0]
-    page_users = dict(re.findall(r"<tr><td><b>([^<]+)</b></td>.*?<span class=tag>([^<]+)</span>", users))
+    page_users = {name: tag.replace(" ", "")
+                  for name, tag in re.findall(r"<tr><td><b>([^<]+)</b></td>.*?<span class=tag>([^<]+)</span>", users)}
     assert page_users == cli_users and "dana" not in page_users
     tokens = page.split("id=tokens")[1].split("</table>")[0]
     assert set(re.findall(r"<tr><td><code>([0-9a-f]{16})</code>", tokens)) == cli_tokens
