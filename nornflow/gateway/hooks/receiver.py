@@ -7,15 +7,17 @@ In order, each step answering for itself (every refusal is audited, with the hoo
    of the caller's address, as a guessed token does, and the same lockout then answers 429);
 2. the body must fit the hook's ``max_body_bytes`` (413);
 3. the sender's credential must match the hook's secret: none is 401 ("unsigned"), a wrong one
-   403 (:mod:`.signatures`);
+   403 (:mod:`.signatures`); each counts against the address, and a locked-out address gets 429
+   instead (a valid signature from it still goes through, as a valid token does on the API);
 4. the hook's own rate (``rate_per_minute``, ``burst``; 429 with Retry-After), counted after the
    signature so that nobody without the secret can use up the sender's rate;
 5. the body must be JSON (415/400), not stale where the style signs a timestamp, and neither its
    digest nor its delivery id seen within ``replay_window_seconds`` (409; :mod:`.replay`);
 6. the template must render an event the Prefect server will accept (422; :mod:`.mapping`);
-7. the event is posted to the workspace's own server (its ``/events``, with the gateway's internal
-   credential) and the answer is 202 with the event's id; 502 when the server does not take it
-   (then the delivery is not remembered, so the sender's retry goes through).
+7. the event is posted to the workspace's own server (its ``/events``, the one request the route
+   policy allows a hook: ``policy.decide.decide_hook``; with the gateway's internal credential) and
+   the answer is 202 with the event's id; 502 when the server does not take it (then the delivery
+   is not remembered, so the sender's retry goes through).
 
 Authenticated by the hook's signature, never by a user's token or session: the route is outside
 the workspace's ``/api`` and its role checks, and the only thing a delivery can do is post the one
@@ -32,7 +34,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import httpx
 from starlette.requests import Request
@@ -118,15 +120,14 @@ class HookReceiver:
 
     async def handle(self, request: Request, workspace: str, name: str) -> Response:
         hook = self.hooks.get((workspace, name)) if workspace in self.upstreams else None
+        name = name[:100]  # what a caller typed, into the audit log: bounded
         detail: dict[str, Any] = {"hook": name}
         try:
             if hook is None:
-                self._failed_auth(request)
-                raise _Refused(404, f"no webhook {name!r} in workspace {workspace!r} (hooks are declared under the "
-                                    "workspace's `hooks` in the gateway's settings)")
+                self._failed_auth(request, f"no webhook {name!r} in workspace {workspace!r} (hooks are declared "
+                                           "under the workspace's `hooks` in the gateway's settings)", 404)
             if request.method != "POST":
                 raise _Refused(405, f"webhooks take POST; got {request.method}")
-            self._check_lockout(request)
             body = await self._read_body(request, hook)
             await self._authenticate(request, hook, body)
             self._rate(workspace, hook)
@@ -144,17 +145,18 @@ class HookReceiver:
             return response
 
     # -- the steps -----------------------------------------------------------------------------------
-    def _failed_auth(self, request: Request) -> None:
-        self.front.auth_failed(self.front.ip_of(request))
-
-    def _check_lockout(self, request: Request) -> None:
+    def _failed_auth(self, request: Request, reason: str, status: int) -> NoReturn:
+        """Refuse a caller that did not prove itself, and count it against its address. An address locked out
+        after too many (the gateway's auth_max_failures) gets 429 instead, one audit record per window, as on
+        the API; a valid signature is never refused for what someone else at that address guessed."""
         ip = self.front.ip_of(request)
         locked, muted = self.front.auth_locked(ip)
         if locked > 0:
             seconds = math.ceil(locked)
-            reason = f"too many failed authentications from {ip}: retry in {seconds} s"
-            # One audit record per address and window (muted is None in between): guesses cannot fill the log.
-            raise _Refused(429, reason, action="ratelimited", retry_after=seconds, audit=muted is not None)
+            raise _Refused(429, f"too many failed authentications from {ip}: retry in {seconds} s",
+                           action="ratelimited", retry_after=seconds, audit=muted is not None)
+        self.front.auth_failed(ip)
+        raise _Refused(status, reason)
 
     async def _read_body(self, request: Request, hook: HookSettings) -> bytes:
         limit = hook.max_body_bytes
@@ -195,8 +197,7 @@ class HookReceiver:
             self.refreshed[reference] = time.monotonic()
             verdict = verify(hook.style, await self._secret(hook, fresh=True), request.headers, body, hook.name)
         if not verdict.ok:
-            self._failed_auth(request)
-            raise _Refused(401 if verdict.missing else 403, verdict.reason)
+            self._failed_auth(request, verdict.reason, 401 if verdict.missing else 403)
 
     def _rate(self, workspace: str, hook: HookSettings) -> None:
         wait = self.limiters[(workspace, hook.name)].hit(f"{workspace}/{hook.name}")

@@ -334,3 +334,26 @@ def test_a_gitlab_delivery_is_known_by_its_token_and_its_delivery_id(stack: Stac
     # the same delivery id with another body (the token is not a signature of the body): a replay
     again = send("refs/heads/other", stack.secrets["gitlab"], delivery)
     assert again.status_code == 409 and "delivery id" in again.json()["detail"]
+
+
+def test_failed_signatures_lock_the_address_out_but_a_valid_one_still_goes_through(stack: Stack) -> None:
+    from nornflow.gateway.ratelimit import LoginGuard
+
+    front = stack.running.gateway.front
+    saved, front.auth_guard = front.auth_guard, LoginGuard(3, 60, 60)  # the suite's own guard allows 100,000
+    try:
+        with httpx.Client(timeout=30) as http:
+            def post(token: str, hook: str = "diff") -> httpx.Response:
+                body = json.dumps({"n": uuid.uuid4().hex}).encode()
+                return http.post(stack.hook_url(hook), content=body,
+                                 headers={"content-type": "application/json", "authorization": f"Bearer {token}"})
+
+            guesses = [post("guess").status_code for _ in range(3)]
+            locked, unknown = post("guess"), post(stack.secrets["core-diff"], hook="nope")
+            valid = post(stack.secrets["core-diff"])
+    finally:
+        front.auth_guard = saved
+    assert guesses == [403, 403, 403]
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0, locked.text
+    assert unknown.status_code == 429 and "too many failed authentications" in unknown.json()["detail"]
+    assert valid.status_code == 202, valid.text
