@@ -116,6 +116,7 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shipper.stop()
+                await self.fleet.aclose()
                 if self.sso is not None:
                     await self.sso.aclose()
                 await self.client.aclose()

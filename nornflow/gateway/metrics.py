@@ -197,6 +197,13 @@ class FleetMetrics:
         self._inflight[workspace] = task
         return task
 
+    async def aclose(self) -> None:
+        """At shutdown: stop waiting for readings in flight (their threads end with their HTTP calls)."""
+        tasks = [task for task in self._inflight.values() if not task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def refresh(self, workspace: str) -> None:
         try:
             state = await asyncio.to_thread(self.readers[workspace], workspace)

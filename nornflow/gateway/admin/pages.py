@@ -33,7 +33,8 @@ cursor:pointer}button.warn{background:#b42318}button.small{padding:3px 8px;font-
 .err{background:#fde8e8;color:#8a1c1c}.ok{background:#e7f5ec;color:#1b5e33}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 pre{background:#0d1117;color:#e6edf3;padding:12px;border-radius:6px;overflow-x:auto;white-space:pre-wrap;
-word-break:break-all}.muted{color:#59636e}p.muted{font-size:13px}.tag{background:#eef2ff;border-radius:4px;padding:1px 6px;margin-right:4px}
+word-break:break-all}.muted{color:#59636e}p.muted{font-size:13px}
+.tag{background:#eef2ff;border-radius:4px;padding:1px 6px;margin-right:4px}
 .state-revoked,.state-expired,.state-disabled{color:#8a1c1c}.state-active{color:#1b5e33}a{color:#2563eb}
 """
 

@@ -92,3 +92,24 @@ def test_a_failed_reading_keeps_the_last_one_and_is_counted() -> None:
         assert fleet.errors["edge"] == 2 and "edge" not in fleet.states
 
     asyncio.run(scenario())
+
+
+def test_closing_stops_waiting_for_a_reading_in_flight() -> None:
+    release = threading.Event()
+
+    def slow(workspace: str) -> FleetState:
+        release.wait(5)
+        return FleetState(at=time.time(), seconds=5.0, api_calls=15)
+
+    async def scenario() -> None:
+        fleet = FleetMetrics({"core": slow}, refresh_seconds=60)
+        task = fleet.poke("core")
+        assert task is not None
+        started = time.monotonic()
+        await fleet.aclose()
+        assert task.cancelled() and time.monotonic() - started < 1.0
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
