@@ -59,8 +59,9 @@ def _cause(exc: NornirSubTaskError) -> BaseException:
 
 
 def _open_session(task: Task) -> None:
-    """Open the host's session the way :mod:`nornflow.ssh.threaded_connect` says (jump host, known
-    hosts, keys from secrets, algorithms) when it takes the host over; else the task opens it itself."""
+    """The host's session opens the way :mod:`nornflow.ssh.threaded_connect` says (jump host, known
+    hosts, keys from secrets, algorithms) when it takes the host over, when the task first asks for
+    it; else nornir-scrapli opens it."""
     from nornflow.ssh.threaded_connect import open_session
 
     open_session(task.host, task.nornir.config)

@@ -5,8 +5,9 @@ socket from a jump host, a key held in memory, a known-hosts file matched with t
 of algorithms. So for a host that needs any of these (or whose transport is ``paramiko``, so that it
 never offers the older algorithms unasked), :func:`open_session` builds the same driver from the same
 inventory fields, swaps its transport for :class:`NornFlowParamikoTransport` (paramiko, as scrapli's
-own, with ``open()`` and ``close()`` of its own), opens it, and hands it to Nornir as the host's
-``scrapli`` connection: a task's ``host.get_connection("scrapli", ...)`` gets it as usual.
+own, with ``open()`` and ``close()`` of its own), and hands it to Nornir as the host's ``scrapli``
+connection, opened when a task's ``host.get_connection("scrapli", ...)`` first asks for it
+(:class:`DeferredSession`).
 
 A host on the ``system`` transport with a jump host, a key from a secret or the older algorithms
 is opened with paramiko too: the system transport forks one ``ssh`` per device, which cannot share
@@ -133,14 +134,45 @@ def takes_over(host: Host) -> SSHSettings | None:
     return None  # system ssh verifies host keys itself (StrictHostKeyChecking, OpenSSH's own files)
 
 
+class DeferredSession:
+    """The host's ``scrapli`` entry in ``host.connections`` until a task asks for the connection.
+
+    Nornir's ``host.get_connection("scrapli", ...)`` returns ``host.connections["scrapli"].connection``;
+    this entry opens the session there, on first use, so the session is opened where the task opens
+    it: after the task's own checks (an unknown platform is refused before any connection), inside
+    any limit the task holds (a plan step's resources), and never for a task that does not connect.
+    """
+
+    def __init__(self, host: Host, settings: SSHSettings, configuration: Config | None) -> None:
+        self.host, self.settings, self.configuration = host, settings, configuration
+        self.plugin: Any = None
+
+    @property
+    def connection(self) -> Any:
+        if self.plugin is None:
+            self.plugin = _open(self.host, self.settings, self.configuration)
+        return self.plugin.connection
+
+    def close(self) -> None:
+        if self.plugin is not None:
+            plugin, self.plugin = self.plugin, None
+            plugin.close()
+
+
 def open_session(host: Host, configuration: Config | None) -> bool:
-    """Open ``host``'s scrapli connection NornFlow's way and register it with Nornir; False when the
-    host is left to nornir-scrapli (or its connection is open already)."""
+    """Make ``host``'s ``scrapli`` connection open NornFlow's way when a task first asks for it; False
+    when the host is left to nornir-scrapli (or its connection is there already)."""
     if CONNECTION in host.connections:
         return False
     settings = takes_over(host)
     if settings is None:
         return False
+    host.connections[CONNECTION] = DeferredSession(host, settings, configuration)  # type: ignore[assignment]
+    return True
+
+
+def _open(host: Host, settings: SSHSettings, configuration: Config | None) -> Any:
+    """Open ``host``'s scrapli driver through :class:`NornFlowParamikoTransport`; the plugin holding it."""
     from nornir_scrapli.connection import PLATFORM_MAP, ScrapliCore
     from scrapli import Scrapli
     from scrapli.driver import GenericDriver
@@ -166,5 +198,4 @@ def open_session(host: Host, configuration: Config | None) -> bool:
     conn.open()
     plugin = ScrapliCore()
     plugin.connection = conn
-    host.connections[CONNECTION] = plugin
-    return True
+    return plugin
