@@ -4,7 +4,8 @@ Precedence, highest first: keyword arguments > environment > ``.env`` > the YAML
 (``NORNFLOW_CONFIG`` or an explicit path) > defaults. Every setting has one env name
 (``NORNFLOW_PORT``) and one YAML key (``port``); :func:`load_settings` turns pydantic's
 errors into one :class:`GatewaySettingsError` that names both, so a person fixes the
-right place whichever one they used. Secrets (a workspace's upstream ``auth_string``, its
+right place whichever one they used. One workspace's settings are
+:mod:`nornflow.gateway.workspace_settings`; secrets (its upstream ``auth_string``, its
 ``database_url``, the values of its ``env``) are ``SecretStr`` and never echoed in a message.
 
 The YAML is per environment, the way the change calendar does it: with ``NORNFLOW_ENV=prod``
@@ -19,8 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -38,9 +38,9 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from nornflow.gateway.errors import GatewaySettingsError, InvalidNameError, UnknownWorkspaceError
-from nornflow.gateway.hooks.config import HookSettings
+from nornflow.gateway.errors import GatewaySettingsError, UnknownWorkspaceError
 from nornflow.gateway.sso.settings import SsoSettings
+from nornflow.gateway.workspace_settings import WorkspaceSettings
 from nornflow.utilities.yamlfile import load_yaml
 
 ENV_PREFIX = "NORNFLOW_"
@@ -48,134 +48,16 @@ CONFIG_ENV = "NORNFLOW_CONFIG"
 CONFIG_DIR_ENV = "NORNFLOW_CONFIG_DIR"
 ENV_NAME = "NORNFLOW_ENV"  # the same variable the change calendar reads
 DEFAULT_CONFIG_DIR = Path("deployments")
-_WORKSPACE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-_ENV_VAR = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
-_SECRET_FIELDS = frozenset({"auth_string", "database_url", "env", "secret", "client_secret", "bind_password"})
-#: Variables the gateway sets for a workspace server itself; a workspace ``env`` may not override them.
-RESERVED_SERVER_ENV = frozenset({
-    "PREFECT_HOME", "PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL",
-    "PREFECT_SERVER_API_AUTH_STRING", "PREFECT_SERVER_API_HOST", "PREFECT_SERVER_API_PORT",
-    "PREFECT_SERVER_API_BASE_PATH", "PREFECT_UI_SERVE_BASE", "PREFECT_UI_API_URL", "PREFECT_UI_STATIC_DIRECTORY",
-    "PREFECT_SERVER_CSRF_PROTECTION_ENABLED", "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED",
-    "PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED",
-})
 # Which YAML file the next GatewaySettings() reads; a ContextVar so concurrent loads never mix files.
 _config_file: ContextVar[Path | None] = ContextVar("nornflow_gateway_config_file", default=None)
 _environment: ContextVar[str | None] = ContextVar("nornflow_gateway_environment", default=None)
 # (setting, [index, field]) -> the YAML file that gave it, for error messages.
 _provenance: ContextVar[dict[tuple[str, ...], str] | None] = ContextVar("nornflow_gateway_provenance", default=None)
-
-
-def validate_workspace_name(name: str) -> str:
-    """A workspace name becomes a URL segment (/w/<name>) and a directory, so keep it plain."""
-    if not isinstance(name, str) or not _WORKSPACE_NAME.fullmatch(name):
-        raise InvalidNameError(
-            f"workspace name {name!r} is invalid: use 1-40 lowercase letters, digits or '-', "
-            "starting with a letter or digit (e.g. 'core-network')")
-    return name
+_SECRET_FIELDS = frozenset({"auth_string", "database_url", "env", "secret", "client_secret", "bind_password"})
 
 
 def _names(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()} (YAML key '{field}')"
-
-
-class WorkspaceSettings(BaseModel):
-    """One workspace: a Prefect server the gateway starts, or an existing one it fronts."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(description="URL-safe name: lowercase letters, digits and '-', 1-40 characters.")
-    url: str | None = Field(default=None, description="API URL of a running Prefect server to front; None starts one.")
-    database_url: SecretStr | None = Field(
-        default=None, description="Database URL for a started server (it may hold a password); None uses SQLite.")
-    port: int | None = Field(
-        default=None, ge=1, le=65535, description="Loopback port of a started server; None picks a free one.")
-    auth_string: SecretStr | None = Field(
-        default=None, description="The fronted server's PREFECT_SERVER_API_AUTH_STRING.")
-    four_eyes: bool = Field(default=True, description="Whoever started a change may not approve it.")
-    lab: bool = Field(default=False, description=(
-        "The workspace's devices are a lab: deploy_config's auto_approve works here (nowhere else). The gateway "
-        "mirrors it into the server's `nornflow_lab` variable, which nobody else may write."))
-    env: dict[str, SecretStr] = Field(
-        default_factory=dict,
-        description="Extra environment of a started server (PREFECT_API_DATABASE_PASSWORD...): plain values or "
-                    "secret references (secret:<block-type>/<block>...); never logged.")
-    hooks: list[HookSettings] = Field(default_factory=list, description=(
-        "Incoming webhooks at /w/<name>/hooks/<hook> (nornflow.gateway.hooks; docs/webhooks.md)."))
-
-    @field_validator("database_url")
-    @classmethod
-    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            scheme = value.get_secret_value().split("://", 1)[0] if "://" in value.get_secret_value() else ""
-            if not scheme.startswith(("postgresql", "sqlite")):
-                raise ValueError(f"database URL scheme {scheme or '(none)'!r} is not supported: use "
-                                 "postgresql+asyncpg://user@host:5432/db or sqlite+aiosqlite:///path")
-        return value
-
-    @field_validator("hooks")
-    @classmethod
-    def _unique_hooks(cls, value: list[HookSettings]) -> list[HookSettings]:
-        names = [hook.name for hook in value]
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise ValueError(f"hook name(s) {', '.join(twice)} appear more than once: names are unique per workspace")
-        return value
-
-    @field_validator("env")
-    @classmethod
-    def _check_env(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        from nornflow.secrets.reference import is_reference, parse_chain
-
-        for name, secret in value.items():
-            if not _ENV_VAR.fullmatch(name):
-                raise ValueError(f"env name {name!r} is not an environment variable name (A-Z, 0-9, _)")
-            if name in RESERVED_SERVER_ENV:
-                raise ValueError(f"env {name} is set by the gateway itself and may not be overridden "
-                                 "(use database_url for the database)")
-            if is_reference(secret.get_secret_value()):
-                try:
-                    parse_chain(secret.get_secret_value())
-                except Exception as exc:  # SecretReferenceError: its message shows the syntax, not a value
-                    raise ValueError(f"env {name}: {exc}") from None
-        return value
-
-    def database_url_value(self, default: str) -> str:
-        """The database URL to hand to the server process (the only place it is unwrapped)."""
-        return self.database_url.get_secret_value() if self.database_url else default
-
-    def server_env(self, resolve: Callable[[str], str] | None = None) -> dict[str, str]:
-        """``env`` unwrapped for the server process; secret references go through ``resolve``
-        (e.g. ``nornflow.secrets.resolver.Resolver().resolve``). Never log the result."""
-        from nornflow.secrets.reference import is_reference
-
-        values: dict[str, str] = {}
-        for name, secret in self.env.items():
-            raw = secret.get_secret_value()
-            if is_reference(raw):
-                if resolve is None:
-                    raise GatewaySettingsError(f"workspace {self.name!r}: env {name} is a secret reference and no "
-                                               "resolver was given")
-                raw = resolve(raw)
-            values[name] = raw
-        return values
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        try:
-            return validate_workspace_name(value)
-        except InvalidNameError as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"{value!r} is not an http(s) URL, e.g. http://127.0.0.1:4200/api")
-        return value
 
 
 class _YamlSource(YamlConfigSettingsSource):

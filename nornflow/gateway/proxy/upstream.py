@@ -24,7 +24,8 @@ from pathlib import Path
 import httpx
 
 from nornflow.exceptions import NornFlowError
-from nornflow.gateway.settings import GatewaySettings, WorkspaceSettings
+from nornflow.gateway.settings import GatewaySettings
+from nornflow.gateway.workspace_settings import WorkspaceSettings
 from nornflow.settings import LAB_VARIABLE
 
 log = logging.getLogger("nornflow.gateway")

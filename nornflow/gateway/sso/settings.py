@@ -210,7 +210,7 @@ class SsoSettings(BaseModel):
     @field_validator("group_roles")
     @classmethod
     def _check_group_roles(cls, value: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, list[str]]]:
-        from nornflow.gateway.settings import validate_workspace_name
+        from nornflow.gateway.workspace_settings import validate_workspace_name
 
         for group, grants in value.items():
             if not group.strip():

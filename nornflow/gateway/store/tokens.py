@@ -19,9 +19,9 @@ from datetime import timedelta
 from typing import Any
 
 from nornflow.gateway.errors import AuthError, TokenScopeError, UnknownSigningKeyError, UnknownTokenError
-from nornflow.gateway.settings import validate_workspace_name
 from nornflow.gateway.store.db import Cached, Database, check_roles, dt, sha256, ts, utcnow
 from nornflow.gateway.store.records import SigningKey, TokenInfo
+from nornflow.gateway.workspace_settings import validate_workspace_name
 
 LAST_USED_EVERY = timedelta(minutes=1)
 # nft_<id>_<kid>_<random>_<mac>: lowercase hex parts, so printable, no ':' (PREFECT_API_AUTH_STRING

@@ -10,9 +10,9 @@ from contextlib import suppress
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from nornflow.gateway.errors import InvalidNameError, UnknownUserError, UserExistsError, WeakPasswordError
-from nornflow.gateway.settings import validate_workspace_name
 from nornflow.gateway.store.db import Database, check_roles, dt, ts, utcnow
 from nornflow.gateway.store.records import User
+from nornflow.gateway.workspace_settings import validate_workspace_name
 
 #: The password hash of a user single sign-on created: no argon2 hash, so no password ever matches it.
 EXTERNAL = "!sso"

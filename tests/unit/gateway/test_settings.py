@@ -5,7 +5,8 @@ import pytest
 
 from nornflow.exceptions import NornFlowError
 from nornflow.gateway.errors import GatewaySettingsError, UnknownWorkspaceError
-from nornflow.gateway.settings import GatewaySettings, WorkspaceSettings, load_settings
+from nornflow.gateway.settings import GatewaySettings, load_settings
+from nornflow.gateway.workspace_settings import WorkspaceSettings
 
 
 @pytest.fixture(autouse=True)
