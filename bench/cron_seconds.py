@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 offset = int(quartz.split("/")[0]) if quartz[0].isdigit() else 0
                 report(name, quartz, measure(server, ids[name], start, end, 15, offset), not args.quiet)
             said = "\n".join(w.log.read_text(errors="replace") for w in cli.workers if w.log.exists())
-            print(f"\nontime in the worker's log: {said.count('waited ')} waited for their second, "
-                  f"{said.count('the worker took the run too late')} were ready too late (raise the prefetch)")
+            print(f"\nontime in the worker's log: {said.count('waited ')} run(s) waited for their second, "
+                  f"{said.count('the worker took the run too late')} run(s) were ready too late (raise the prefetch)")
             print(f"load average (1 min) during the window: median {statistics.median(loads):.1f}, "
                   f"max {max(loads):.1f} on {os.cpu_count()} CPUs")
         finally:

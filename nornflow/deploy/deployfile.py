@@ -122,7 +122,7 @@ def _check_schedules(entry: dict[str, Any], where: str, report: Report) -> None:
             f"{', '.join(precise)} fire on a second, but a worker starts a run when it polls (up to "
             "PREFECT_WORKER_PREFETCH_SECONDS early) and Prefect's server lets it run up to half a second early",
             f"set `job_variables: {{command: {ONTIME_COMMAND}}}` under work_pool, and start the worker with "
-            "PREFECT_WORKER_PREFETCH_SECONDS >= PREFECT_WORKER_QUERY_SECONDS + 10 (docs/triggers.md)",
+            "PREFECT_WORKER_PREFETCH_SECONDS >= PREFECT_WORKER_QUERY_SECONDS + 20 (docs/triggers.md)",
         )
 
 

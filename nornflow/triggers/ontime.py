@@ -16,7 +16,8 @@ the run's expected start time. The run then starts on its second, one API call a
 A run whose time has passed (a manual run, a late pickup) starts at once; a run more than
 :data:`MAX_WAIT` seconds ahead is left to Prefect's own wait. The worker must take runs early
 enough for the process to start: ``PREFECT_WORKER_PREFETCH_SECONDS`` at least
-``PREFECT_WORKER_QUERY_SECONDS`` plus the process's start-up (10 s is ample).
+``PREFECT_WORKER_QUERY_SECONDS`` plus the process's start-up (20 s: a loaded 2-core machine took
+more than 10 s to start one).
 """
 
 from __future__ import annotations
