@@ -3,7 +3,7 @@
 Two deployments of a no-op flow run every 15 seconds for ``--minutes``, from a Quartz expression
 translated by :mod:`nornflow.triggers.quartz` (what ``nornflow doctor`` asks the deployment file
 to carry), on one PostgreSQL-backed ``prefect server start`` and one process worker with Prefect's
-default poll (``PREFECT_WORKER_QUERY_SECONDS`` 10) and the prefetch docs/triggers.md asks for (20 s):
+default poll (``PREFECT_WORKER_QUERY_SECONDS`` 10) and the prefetch docs/triggers.md asks for (30 s):
 
 - ``ontime``: ``*/15 * * * * *``, started by ``python -m nornflow.triggers.ontime``;
 - ``prefect``: ``7/15 * * * * *`` (7 s later, so the two never start processes at once), started by
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=4.0, help="measured window (default 4)")
     parser.add_argument("--warmup", type=float, default=30.0, help="seconds left out at the start (default 30)")
-    parser.add_argument("--prefetch", default="20", help="PREFECT_WORKER_PREFETCH_SECONDS (default 20)")
+    parser.add_argument("--prefetch", default="30", help="PREFECT_WORKER_PREFETCH_SECONDS (default 30)")
     parser.add_argument("--query", default="10", help="PREFECT_WORKER_QUERY_SECONDS (default 10, Prefect's)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no per-run table")
     args = parser.parse_args(argv)
