@@ -15,13 +15,19 @@ from nornflow.secrets.reference import Document
 
 
 class PrefectSecretSource:
-    """A loaded ``Secret`` document; its value is a string or a JSON object."""
+    """A ``Secret`` document by name; its value is a string or a JSON object.
 
-    def __init__(self, secret: Secret[Any]) -> None:
-        self._secret = secret
+    The document loaded to check that it exists answers the first read; every later read (once the
+    resolver's cache has expired) loads it again, so a rotated value is seen like any other
+    backend's: a loaded block holds the value it was loaded with.
+    """
+
+    def __init__(self, name: str, secret: Secret[Any] | None = None) -> None:
+        self._name = name
+        self._loaded = secret
 
     def __repr__(self) -> str:
-        return "PrefectSecretSource(<value hidden>)"
+        return f"PrefectSecretSource({self._name!r}, <value hidden>)"
 
     def read_secret(self, path: str, version: str | None = None) -> Document:
         if path or version:
@@ -29,10 +35,18 @@ class PrefectSecretSource:
                 "a Prefect Secret holds one value: write secret:secret/<block-name>[#<key>] "
                 "without a path or version"
             )
-        value = self._secret.get()
+        secret, self._loaded = self._loaded, None
+        if secret is None:
+            secret = _load(self._name)
+        value = secret.get()
         if isinstance(value, (str, dict)):
             return value
         return str(value)
+
+
+def _load(name: str) -> Secret[Any]:
+    secret: Secret[Any] = Secret.load(name, _sync=True)  # type: ignore[call-arg,assignment]
+    return secret
 
 
 class PrefectSecretBackend:
@@ -40,5 +54,4 @@ class PrefectSecretBackend:
 
     @staticmethod
     def load(name: str) -> PrefectSecretSource:
-        secret: Secret[Any] = Secret.load(name, _sync=True)  # type: ignore[call-arg,assignment]
-        return PrefectSecretSource(secret)
+        return PrefectSecretSource(name, _load(name))

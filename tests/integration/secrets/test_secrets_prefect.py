@@ -45,3 +45,16 @@ def test_resolves_from_async_code(prefect_secrets: None) -> None:
         return Resolver().resolve("secret:secret/it-lab-password")
 
     assert asyncio.run(main()) == "prefect-lab-pw"
+
+
+def test_a_rotated_secret_is_read_again_once_the_cache_expires(prefect_secrets: None) -> None:
+    """The loaded block holds the value it was loaded with: the next read after the TTL loads it again."""
+    Secret(value="before-rotation").save("it-rotated", overwrite=True)
+    r = Resolver(ttl=0.0)
+    assert r.resolve("secret:secret/it-rotated") == "before-rotation"
+    Secret(value="after-rotation").save("it-rotated", overwrite=True)
+    assert r.resolve("secret:secret/it-rotated") == "after-rotation"
+    cached = Resolver()
+    assert cached.resolve("secret:secret/it-rotated") == "after-rotation"
+    Secret(value="third").save("it-rotated", overwrite=True)
+    assert cached.resolve("secret:secret/it-rotated") == "after-rotation"  # within the TTL: the cached value

@@ -57,7 +57,7 @@ def test_resolver_and_reference_reprs_hold_no_values() -> None:
     assert resolver.resolve("secret:mem/main:p#password") == VALUE
     assert VALUE not in repr(resolver)
     assert VALUE not in repr(parse("secret:mem/main:p#password"))
-    assert VALUE not in repr(PrefectSecretSource(object()))  # type: ignore[arg-type]
+    assert VALUE not in repr(PrefectSecretSource("it-lab", object()))  # type: ignore[arg-type]
 
 
 def test_errors_and_logs_never_carry_the_value() -> None:
