@@ -10,11 +10,12 @@ them over a restart and lets several gateway processes share them.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from nornflow.gateway.store.db import connect, transaction
 
 Clock = Callable[[], float]
 
@@ -23,36 +24,26 @@ class SeenStore:
     """Keys (``<workspace>/<hook>/<kind>:<value>``) seen within their window."""
 
     def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = connect(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, until REAL NOT NULL)")
         self._claims = 0
 
     def claim(self, keys: Sequence[str], window: float) -> str | None:
         """Claim every key for ``window`` seconds; the first one already held (nothing claimed), or None."""
         now = self._clock()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for key in keys:
-                    row = self._db.execute("SELECT until FROM seen WHERE key = ?", (key,)).fetchone()
-                    if row is not None and row[0] > now:
-                        self._db.execute("ROLLBACK")
-                        return key
-                self._db.executemany("INSERT OR REPLACE INTO seen (key, until) VALUES (?, ?)",
-                                     [(key, now + window) for key in keys])
-                self._claims += 1
-                if self._claims % 500 == 0:
-                    self._db.execute("DELETE FROM seen WHERE until <= ?", (now,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with transaction(self._db, self._lock) as db:
+            for key in keys:
+                row = db.execute("SELECT until FROM seen WHERE key = ?", (key,)).fetchone()
+                if row is not None and row[0] > now:
+                    return key  # nothing written: the commit is empty
+            db.executemany("INSERT OR REPLACE INTO seen (key, until) VALUES (?, ?)",
+                           [(key, now + window) for key in keys])
+            self._claims += 1
+            if self._claims % 500 == 0:
+                db.execute("DELETE FROM seen WHERE until <= ?", (now,))
         return None
 
     def release(self, keys: Sequence[str]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from nornflow.gateway.policy.roles import Role
 
@@ -62,6 +62,9 @@ def resolve_secret(value: SecretStr | None, resolve: Callable[[str], str] | None
             raise GatewaySettingsError(f"{what}: the secret reference could not be resolved: {exc}") from None
     return raw
 
+
+#: An LDAP filter setting: the placeholder it must hold, an example.
+_FILTERS = {"user_filter": ("{username}", "(uid={username})"), "group_filter": ("{user_dn}", "(member={user_dn})")}
 
 class OidcSettings(BaseModel):
     """An OpenID Connect provider: authorization code flow with PKCE (S256), checked ID tokens."""
@@ -157,20 +160,13 @@ class LdapSettings(BaseModel):
                              "with start_tls: true)")
         return value
 
-    @field_validator("user_filter")
+    @field_validator("user_filter", "group_filter")
     @classmethod
-    def _check_user_filter(cls, value: str) -> str:
-        if "{username}" not in value or not (value.startswith("(") and value.endswith(")")):
-            raise ValueError(f"user_filter {value!r} must be a parenthesised LDAP filter holding {{username}}, "
-                             "e.g. (uid={username})")
-        return value
-
-    @field_validator("group_filter")
-    @classmethod
-    def _check_group_filter(cls, value: str) -> str:
-        if "{user_dn}" not in value or not (value.startswith("(") and value.endswith(")")):
-            raise ValueError(f"group_filter {value!r} must be a parenthesised LDAP filter holding {{user_dn}}, "
-                             "e.g. (member={user_dn})")
+    def _check_filter(cls, value: str, info: ValidationInfo) -> str:
+        placeholder, example = _FILTERS[str(info.field_name)]
+        if placeholder not in value or not (value.startswith("(") and value.endswith(")")):
+            raise ValueError(f"{info.field_name} {value!r} must be a parenthesised LDAP filter holding "
+                             f"{placeholder}, e.g. {example}")
         return value
 
     @field_validator("ca_file")

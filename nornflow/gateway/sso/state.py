@@ -21,16 +21,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nornflow.gateway.sso.errors import SsoError
+from nornflow.gateway.store.db import connect, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sso_pending (state_digest TEXT PRIMARY KEY, binding_digest TEXT NOT NULL,
@@ -65,14 +64,9 @@ class SsoState:
 
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         self._clock = clock
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
-            self._db.execute(f"PRAGMA {pragma}")
+        self._db = connect(self.path)
         with self._lock:
             self._db.executescript(_SCHEMA)
 
@@ -80,16 +74,8 @@ class SsoState:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
 
     # -- pending logins ----------------------------------------------------------------------------
     def put_pending(self, state: str, binding: str, data: str, ttl: float) -> None:

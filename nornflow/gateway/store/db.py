@@ -79,6 +79,37 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def connect(path: Path, *, foreign_keys: bool = False) -> sqlite3.Connection:
+    """A connection to the gateway's SQLite file ``path``, created 0600 (WAL, a 10 s busy wait); shared by
+    a lock, so one connection serves every thread.
+
+    The file is created 0600 before SQLite opens it; an existing file is left alone: closing a descriptor
+    of it would drop the POSIX locks another connection of this process holds (SQLite then fails with
+    "disk I/O error", as a second store on the same data directory in one process did).
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    db = sqlite3.connect(path, check_same_thread=False, timeout=10, isolation_level=None)
+    pragmas = ["journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"]
+    for pragma in pragmas + (["foreign_keys=ON"] if foreign_keys else []):
+        db.execute(f"PRAGMA {pragma}")
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, lock: threading.RLock | threading.Lock) -> Iterator[sqlite3.Connection]:
+    """One write transaction (``BEGIN IMMEDIATE``), rolled back on any exception, under ``lock``."""
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
 @dataclass
 class Cached:
     digest: str
@@ -94,11 +125,6 @@ class Database:
                  hasher: PasswordHasher | None = None, cache_ttl: float = 5.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Created 0600 before SQLite opens it; an existing file is left alone: closing a descriptor of
-        # it would drop the POSIX locks another connection of this process holds (SQLite then fails
-        # with "disk I/O error", as a second store on the same data directory in one process did).
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         self._now = now
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None
@@ -107,22 +133,12 @@ class Database:
         self._tokens: dict[str, Cached] = {}
         self._keys: dict[str, bytes] = {}
         self._keys_at = float("-inf")
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=10000"):
-            self._db.execute(f"PRAGMA {pragma}")
+        self._db = connect(self.path, foreign_keys=True)
         with self._lock:
             self._db.executescript(SCHEMA)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
 
     def _rows(self, sql: str, *args: Any) -> list[Any]:
         with self._lock:
