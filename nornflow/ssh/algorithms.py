@@ -65,14 +65,30 @@ def _hint(where: str) -> str:
             f"settings, or set ssh.legacy_algorithms: true on that host or its group in the inventory")
 
 
+def _ours(legacy: bool) -> set[str]:
+    return {name for names in asyncssh_options(legacy).values() for name in names}
+
+
 def explain(exc: BaseException, where: str, legacy: bool) -> LegacyAlgorithmsRequired | None:
-    """A clear error when ``exc`` is a failed algorithm negotiation (asyncssh or paramiko), else None."""
+    """A clear error when ``exc`` is a failed algorithm negotiation (asyncssh or paramiko), else None.
+
+    asyncssh says "No matching <kind> algorithm found, sent A and received B" on whichever side
+    failed first: on ours A is what we offered; when the device failed first and said so in its
+    disconnect, A is the device's list. The device's list is the one that is not ours. A device
+    that drops the connection without a word during the handshake ("Connection lost") may be the
+    same old box (or one refusing for another reason): the error says so, as a possibility.
+    """
     text = str(exc)
-    if text.startswith("No matching "):  # asyncssh: "No matching <kind> algorithm found, sent A and received B"
+    if text.startswith("No matching "):
         kind = text[len("No matching "):].split(" algorithm", 1)[0]
-        offered = ",".join(a for a in text.rsplit(" and received ", 1)[-1].split(",")
-                           if not a.startswith(("ext-info-", "kex-strict-")))  # markers, not algorithms
-        label = _KINDS.get(kind, kind)
+        sent, _, received = text.partition(" found, sent ")[2].partition(" and received ")
+        ours = _ours(legacy)
+
+        def names(listed: str) -> list[str]:  # less the markers, which are not algorithms
+            return [a for a in listed.split(",") if a and not a.startswith(("ext-info-", "kex-strict-"))]
+
+        device = names(received) if not set(names(received)) <= ours or set(names(sent)) <= ours else names(sent)
+        offered, label = ",".join(device), _KINDS.get(kind, kind)
         if legacy:
             return LegacyAlgorithmsRequired(f"{where}: no common {label} algorithm even with "
                                             f"ssh.legacy_algorithms on; the device offered {offered}")
@@ -82,4 +98,10 @@ def explain(exc: BaseException, where: str, legacy: bool) -> LegacyAlgorithmsReq
         if legacy:
             return LegacyAlgorithmsRequired(f"{where}: no common algorithm ({kind}) even with ssh.legacy_algorithms on")
         return LegacyAlgorithmsRequired(f"{_hint(where)} (no acceptable {kind})")
+    if type(exc).__name__ == "ConnectionLost" and not legacy:  # asyncssh: closed before the handshake ended
+        return LegacyAlgorithmsRequired(
+            f"{where} closed the connection during the SSH handshake, before any login, as a device does that "
+            f"speaks only algorithms NornFlow does not offer by default (often {LEGACY_KEX[0]}, {LEGACY_CIPHERS[0]} "
+            f"and {LEGACY_HOST_KEYS[0]} host keys); if it is one, upgrade its SSH settings or set "
+            f"ssh.legacy_algorithms: true on that host or its group in the inventory")
     return None

@@ -37,6 +37,21 @@ def test_a_failed_negotiation_names_what_the_device_offers_and_the_opt_in() -> N
     assert algorithms.explain(ConnectionRefusedError("refused"), "r1", legacy=False) is None
 
 
+def test_the_device_list_is_read_from_either_side_of_a_failed_negotiation() -> None:
+    """The device failed first and said so in its disconnect: its own list is the one sent."""
+    exc = asyncssh.KeyExchangeFailed("No matching key exchange algorithm found, sent diffie-hellman-group14-sha1 "
+                                     "and received curve25519-sha256,ecdh-sha2-nistp256,ext-info-c")
+    assert str(algorithms.explain(exc, "r1", legacy=False)).endswith(
+        "(device's key exchanges: diffie-hellman-group14-sha1)")
+
+
+def test_a_connection_dropped_in_the_handshake_names_the_possibility_and_the_opt_in() -> None:
+    text = str(algorithms.explain(asyncssh.ConnectionLost("Connection lost"), "r1 (10.0.0.1:22)", legacy=False))
+    assert text.startswith("r1 (10.0.0.1:22) closed the connection during the SSH handshake, before any login")
+    assert "diffie-hellman-group14-sha1" in text and "aes128-cbc" in text and "ssh.legacy_algorithms: true" in text
+    assert algorithms.explain(asyncssh.ConnectionLost("Connection lost"), "r1", legacy=True) is None
+
+
 def test_keys_from_text_for_both_transports_and_clear_errors() -> None:
     key = asyncssh.generate_private_key("ssh-ed25519")
     text = key.export_private_key("openssh", passphrase="pp", rounds=1).decode()
