@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -39,6 +40,10 @@ from nornflow.gateway.proxy.upstream import Upstream
 from nornflow.gateway.store import GatewayStore
 
 log = logging.getLogger("nornflow.gateway")
+#: The wait before a workspace that refused audit events is asked again: doubling from this...
+_BACKOFF_FIRST = 0.5
+#: ... to at most this (seconds).
+_BACKOFF_MAX = 10.0
 #: Actions an attacker can repeat at will: shipped at most once per (action, user, address) and window,
 #: so a password flood does not become a flood of writes to the workspace's database. The file keeps all.
 _NOISY = frozenset({"ratelimited", "login.failed", "denied"})
@@ -103,6 +108,8 @@ class AuditShipper:
         self.task: asyncio.Task[None] | None = None
         self._offset, self._offset_seq = 0, 0  # the file position after record _offset_seq
         self._last_noisy: dict[tuple[str, str, str], tuple[float, int]] = {}  # key -> (ts, seq) last shipped
+        # A workspace whose server refused or did not answer: (failures in a row, not retried before).
+        self._backoff: dict[str, tuple[int, float]] = {}
 
     def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -204,16 +211,28 @@ class AuditShipper:
                 if workspace in by_workspace and record["seq"] > self.shipped.get(workspace, 0):
                     by_workspace[workspace].append(audit_event(record, workspace))
         delivered = False
+        now = time.monotonic()
         for workspace, events in by_workspace.items():
             upstream = self.upstreams[workspace]
+            failures, not_before = self._backoff.get(workspace, (0, 0.0))
+            if now < not_before:
+                continue  # a server that is down is asked again after its backoff, not at every audit record
             try:
                 if events:
                     reply = await self.client.post(f"{upstream.api_url}/events", json=events,
                                                       headers={"authorization": upstream.authorization})
                     reply.raise_for_status()
             except Exception as exc:  # never let shipping take the gateway down; retried from here
-                log.warning("audit events for workspace %s not delivered (kept for a retry): %s", workspace, exc)
+                failures += 1
+                self._backoff[workspace] = (failures, now + min(_BACKOFF_MAX, _BACKOFF_FIRST * 2 ** (failures - 1)))
+                if failures == 1 or failures % 10 == 0:
+                    log.warning("audit events for workspace %s not delivered (kept for a retry; %d attempt(s) "
+                                "so far, retried at most every %.0f s): %s", workspace, failures, _BACKOFF_MAX, exc)
                 continue
+            if failures:
+                log.info("audit events for workspace %s delivered again after %d failed attempt(s)",
+                         workspace, failures)
+                del self._backoff[workspace]
             self.shipped[workspace] = last_seq
             delivered = True
         if delivered:

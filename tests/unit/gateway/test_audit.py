@@ -303,3 +303,38 @@ def test_the_newest_event_is_compared_with_the_log(tmp_path):
     assert "rewritten" in check_against_event(result, hashes, 4, "f" * 64, "core")
     truncated = AuditVerification(True, 3, head=(3, hashes[3]))
     assert "newest 2 record(s) were deleted" in check_against_event(truncated, hashes, 5, hashes[5], "core")
+
+
+def test_a_workspace_that_is_down_is_asked_again_after_a_backoff_not_at_every_record(tmp_path, caplog) -> None:
+    """A dead workspace server: one attempt, then none until its backoff ends (it had been one per record)."""
+    import asyncio
+    import logging
+
+    import httpx
+
+    from nornflow.gateway.audit.events import AuditShipper
+    from nornflow.gateway.proxy.upstream import Upstream, free_port
+    from nornflow.gateway.store import GatewayStore
+
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    store = GatewayStore(tmp_path / "gateway.db")
+    dead = Upstream(name="core", base_url=f"http://127.0.0.1:{free_port()}", auth_string="u:p")
+    attempts: list[str] = []
+
+    async def main() -> list[int]:
+        async def count(request: httpx.Request) -> None:
+            attempts.append(str(request.url))
+
+        async with httpx.AsyncClient(event_hooks={"request": [count]}, timeout=2) as client:
+            shipper = AuditShipper(audit, store, {"core": dead}, client)
+            shipped = []
+            for n in range(5):
+                audit.append("token.create", workspace="core", user="otto", detail={"n": n})
+                shipped.append(await shipper.ship_once())
+            return shipped
+
+    with caplog.at_level(logging.WARNING, logger="nornflow.gateway"):
+        assert asyncio.run(main()) == [0, 0, 0, 0, 0]
+    assert len(attempts) == 1, attempts
+    warnings = [r.getMessage() for r in caplog.records if "not delivered" in r.getMessage()]
+    assert len(warnings) == 1 and "retried at most every 10 s" in warnings[0]
