@@ -42,6 +42,12 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def _existing_file(value: Path | None, what: str) -> Path | None:
+    if value is not None and not value.is_file():
+        raise ValueError(f"{what} {str(value)!r} does not exist")
+    return value
+
+
 def resolve_secret(value: SecretStr | None, resolve: Callable[[str], str] | None, what: str) -> str | None:
     """A secret setting's value: a literal as is, a reference through ``resolve``. Never log the result."""
     if value is None:
@@ -121,9 +127,7 @@ class OidcSettings(BaseModel):
     @field_validator("ca_file")
     @classmethod
     def _check_ca(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"CA file {str(value)!r} does not exist")
-        return value
+        return _existing_file(value, "CA file")
 
 
 class LdapSettings(BaseModel):
@@ -172,9 +176,7 @@ class LdapSettings(BaseModel):
     @field_validator("ca_file")
     @classmethod
     def _check_ca(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"CA file {str(value)!r} does not exist")
-        return value
+        return _existing_file(value, "CA file")
 
     @model_validator(mode="after")
     def _tls_required(self) -> LdapSettings:
