@@ -24,8 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -70,6 +73,40 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+@contextmanager
+def gateway_in_front(settings: Any, upstream: Any, user: str, role: str, env: dict[str, str],
+                     ready: str = "/healthz") -> Iterator[str]:
+    """``nornflow serve`` in its own process in front of the running workspace server ``upstream``
+    (workspace ``bench``), until the block ends; yields a token of ``user``, who holds ``role`` there.
+    ``ready``: the gateway path that answers 200 once it serves."""
+    from nornflow.gateway.serve import open_state
+
+    store, _ = open_state(settings)
+    store.add_user(user, "bench-password-123", {"bench": [role]})
+    _, token = store.create_token(user, "bench", [role], timedelta(hours=1))
+    workspaces = json.dumps([{"name": "bench", "url": upstream.api_url, "auth_string": upstream.auth_string}])
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "nornflow.cli", "serve"],
+        env={**os.environ, "NORNFLOW_PORT": str(settings.port), "NORNFLOW_DATA_DIR": str(settings.data_dir),
+             "NORNFLOW_WORKSPACES": workspaces, **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{settings.public_base_url}{ready}", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if gateway.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the gateway did not answer {ready} within 120 s (exit code {gateway.poll()})")
+            time.sleep(0.2)
+        yield token
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=100)
@@ -80,7 +117,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from nornflow.gateway.proxy.upstream import Supervisor, free_port
-    from nornflow.gateway.serve import open_state
     from nornflow.gateway.settings import load_settings
     from nornflow.lab import daemon
 
@@ -95,24 +131,10 @@ def main() -> None:
         inventory = Path(daemon.up(lab_dir, size=args.size)["inventory"])
         try:
             upstream = supervisor.upstreams["bench"]
-            store, _ = open_state(settings)
-            store.add_user("bench-worker", "bench-password-123", {"bench": ["worker"]})
-            _, token = store.create_token("bench-worker", "bench", ["worker"], timedelta(hours=1))
-            workspaces = json.dumps([{"name": "bench", "url": upstream.api_url, "auth_string": upstream.auth_string}])
-            gateway = subprocess.Popen(
-                [sys.executable, "-m", "nornflow.cli", "serve"],
-                env={**os.environ, "NORNFLOW_PORT": str(settings.port), "NORNFLOW_DATA_DIR": str(settings.data_dir),
-                     "NORNFLOW_WORKSPACES": workspaces, "NORNFLOW_API_RATE_PER_SECOND": "100000",
-                     "NORNFLOW_API_BURST": "100000"},
-                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-            try:
+            rate = {"NORNFLOW_API_RATE_PER_SECOND": "100000", "NORNFLOW_API_BURST": "100000"}
+            with gateway_in_front(settings, upstream, "bench-worker", "worker", rate,
+                                  ready="/w/bench/api/health") as token:
                 gateway_url = f"{settings.public_base_url}/w/bench/api"
-                while True:
-                    try:
-                        if httpx.get(f"{gateway_url}/health", timeout=2).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        time.sleep(0.2)
                 routes = {"direct": (upstream.api_url, upstream.auth_string),
                           "gateway": (gateway_url, f"bench-worker:{token}")}
                 flows: dict[str, list[float]] = {name: [] for name in routes}
@@ -132,9 +154,6 @@ def main() -> None:
                         p99[name].append(pct(samples, 0.99))
                         print(f"run {run + 1} {name:>7}: backup {elapsed:6.2f} s ({ok}/{args.size} ok), "
                               f"reads p50 {p50[name][-1]:.2f} ms p99 {p99[name][-1]:.2f} ms", flush=True)
-            finally:
-                gateway.terminate()
-                gateway.wait(timeout=30)
         finally:
             daemon.down(lab_dir)
             supervisor.stop()

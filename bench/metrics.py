@@ -20,10 +20,7 @@ with the client being measured. Then:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,11 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fleet_report as history  # bench/fleet_report.py: the same history as the fleet report's bench
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+from gateway import gateway_in_front, pct  # bench/gateway.py: the gateway in its own process
 
 
 def seed(api: httpx.Client, devices: int, days: int) -> int:
@@ -69,7 +62,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from nornflow.gateway.proxy.upstream import Supervisor, free_port
-    from nornflow.gateway.serve import open_state
     from nornflow.gateway.settings import load_settings
     from nornflow.monitor.fleet_state import read_fleet
 
@@ -100,23 +92,9 @@ def main() -> None:
                   f"({state.api_calls} API calls; devices {state.devices}, drifted {state.drifted}, "
                   f"stale backups {state.stale_backups})", flush=True)
 
-            store, _ = open_state(settings)
-            store.add_user("prometheus", "bench-password-123", {"bench": ["metrics"]})
-            _, token = store.create_token("prometheus", "bench", ["metrics"], timedelta(hours=1))
-            workspaces = json.dumps([{"name": "bench", "url": upstream.api_url, "auth_string": upstream.auth_string}])
-            gateway = subprocess.Popen(
-                [sys.executable, "-m", "nornflow.cli", "serve"],
-                env={**os.environ, "NORNFLOW_PORT": str(settings.port), "NORNFLOW_DATA_DIR": str(settings.data_dir),
-                     "NORNFLOW_WORKSPACES": workspaces, "NORNFLOW_FLEET_METRICS_SECONDS": str(args.refresh)},
-                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-            try:
+            refresh = {"NORNFLOW_FLEET_METRICS_SECONDS": str(args.refresh)}
+            with gateway_in_front(settings, upstream, "prometheus", "metrics", refresh) as token:
                 base = settings.public_base_url
-                while True:
-                    try:
-                        if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        time.sleep(0.2)
                 auth = {"authorization": f"Bearer {token}"}
                 with httpx.Client(timeout=60) as client:
                     deadline = time.monotonic() + 120
@@ -138,9 +116,6 @@ def main() -> None:
                             reply.raise_for_status()
                             if name == "metrics":
                                 size = len(reply.content)
-            finally:
-                gateway.terminate()
-                gateway.wait(timeout=30)
         finally:
             supervisor.stop()
 
