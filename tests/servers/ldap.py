@@ -20,6 +20,7 @@ from pathlib import Path
 
 import ldap3
 
+from tests.servers.process import stop_process
 from tests.servers.tls import make_ca_and_server_cert
 
 SLAPD = Path("/usr/sbin/slapd")
@@ -164,13 +165,7 @@ access to * by dn.exact="{SERVICE_DN}" read by users read by * none
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process, timeout=10)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> LdapServer:

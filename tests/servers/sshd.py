@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.servers.process import stop_process
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -107,13 +109,7 @@ class SSHServer:
         return f"[127.0.0.1]:{self.port} {key[0]} {key[1]}"
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process, timeout=5)
         self.process = None
 
     def close(self) -> None:

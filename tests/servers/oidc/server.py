@@ -24,6 +24,8 @@ from typing import Any
 
 import httpx
 
+from tests.servers.process import stop_process
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 NODE = Path(os.environ.get("NORNFLOW_NODE", "/usr/bin/node"))
@@ -108,13 +110,7 @@ class OidcProvider:
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process, timeout=5)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> OidcProvider:
