@@ -7,21 +7,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.admin.conftest import PASSWORD, AdminSite
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, NEEDS_CHROMIUM, SHOTS
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: `make test` installs Debian's chromium"),
+    NEEDS_CHROMIUM,
 ]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "screenshots"
 TIMEOUT_MS = 30_000
 
 

@@ -34,18 +34,14 @@ from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary
 
 from tests.integration.gateway.conftest import PASSWORD
 from tests.support.approvals import plan_hash_of, wait_for_paused
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, NEEDS_CHROMIUM, SHOTS
 from tests.support.prefect_api import artifacts
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: the browser tests drive Debian's "
-                       "chromium (`make test` installs it; or: apt-get install chromium)"),
+    NEEDS_CHROMIUM,
 ]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[3]
-SHOTS = ROOT / "test-output" / "screenshots"
 TEMPLATES = str(ROOT / "examples" / "templates")
 SESSION_COOKIE = "nornflow_session"
 UI_TIMEOUT_MS = 30_000  # a page, a click, a toast on this 2-core machine (generous)

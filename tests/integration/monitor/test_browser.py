@@ -26,14 +26,11 @@ import pytest
 
 from tests.e2e.stack import Cli, Server, wait_for
 from tests.integration.monitor.conftest import unique_site
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[3]
-SHOTS = ROOT / "test-output" / "screenshots"
 EMOJI = re.compile("[\u2600-\u27bf\ufe0f\U0001f000-\U0001ffff]")
 UI_TIMEOUT_MS = 30_000
 

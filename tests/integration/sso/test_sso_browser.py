@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,16 +21,12 @@ from nornflow.gateway.serve import Running, running
 from nornflow.gateway.settings import load_settings
 from tests.integration.sso.conftest import CLIENT_ID, CLIENT_SECRET, PASSWORDS, GatewayPorts
 from tests.servers.oidc.server import OidcProvider
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, NEEDS_CHROMIUM, SHOTS
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: the browser tests drive Debian's "
-                       "chromium (`make test` installs it; or: apt-get install chromium)"),
+    NEEDS_CHROMIUM,
 ]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "screenshots"
 UI_TIMEOUT_MS = 60_000  # a page, a click on this busy 2-core machine (generous)
 
 
